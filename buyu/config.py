@@ -1,0 +1,27 @@
+"""One Settings object, read once from the environment (prefix BUYU_)."""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import lru_cache
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; every field can be set as BUYU_<NAME>."""
+
+    model_config = SettingsConfigDict(env_prefix="BUYU_", extra="ignore")
+
+    database_url: str = "sqlite:///./buyu.db"
+    demo_date: date = date(2026, 11, 27)
+    demo_loans: int = 2000
+    demo_seed: int = 7
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached: settings are read once)."""
+    return Settings()

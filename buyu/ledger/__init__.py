@@ -1,0 +1,1 @@
+"""The loan ledger: products, loans, schedules, accrual, repayment, journal and delinquency."""

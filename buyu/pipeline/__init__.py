@@ -1,0 +1,1 @@
+"""The nightly run, step by step, idempotent per as-of date."""
