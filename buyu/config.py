@@ -15,7 +15,7 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///./buyu.db"
     demo_date: date = date(2026, 11, 27)
-    demo_loans: int = 2000
+    demo_loans: int = 1000
     demo_seed: int = 7
     host: str = "127.0.0.1"
     port: int = 8000

@@ -5,4 +5,6 @@ from __future__ import annotations
 
 def import_all_models() -> None:
     """Register all tables on Base.metadata."""
-    import buyu.ledger.models  # noqa: F401
+    import buyu.collections.models
+    import buyu.ledger.models
+    import buyu.people.models  # noqa: F401

@@ -80,3 +80,12 @@ def rate_to_micro(rate: Decimal | str, *, field: str, low: Decimal, high: Decima
 def micro_to_rate(micro: int) -> Decimal:
     """Millionths back to a Decimal rate."""
     return (Decimal(micro) / RATE_SCALE).normalize()
+
+
+def positive_minor(amount: Decimal | str | int, *, field: str = "amount", currency: str = "CNY") -> int:
+    """Parse an amount that must be strictly positive (payments, principals)."""
+    minor = to_minor(amount, field=field, currency=currency)
+    if minor <= 0:
+        raise InvalidInput(f"{field} must be positive, got {amount}", code="amount_not_positive",
+                           details={"field": field})
+    return minor

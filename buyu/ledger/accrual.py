@@ -10,6 +10,7 @@ from datetime import date
 
 from sqlalchemy import (
     BigInteger,
+    Connection,
     String,
     and_,
     bindparam,
@@ -44,9 +45,13 @@ def bucket_of(dpd: int) -> str:
 
 def bucket_sql(dpd: ColumnElement[int]) -> ColumnElement[str]:
     """The same bucket rule as SQL."""
-    return case(
-        (dpd <= 0, "M0"), (dpd <= 30, "M1"), (dpd <= 60, "M2"), (dpd <= 90, "M3"), else_="M4+"
-    )
+    return case((dpd <= 0, "M0"), (dpd <= 30, "M1"), (dpd <= 60, "M2"), (dpd <= 90, "M3"), else_="M4+")
+
+
+def _core(session: Session) -> Connection:
+    # Set-based statements go straight to Core: the ORM's bulk-update layer adds per-call overhead
+    # and nothing here needs the identity map (services re-read rows with populate_existing).
+    return session.connection()
 
 
 def _scope(loan_id: int | None) -> ColumnElement[bool]:
@@ -84,12 +89,12 @@ def recognise_interest(*, session: Session, through: date, loan_id: int | None =
         Inst.id,
     ).where(cond)
     cols = ["txn", "leg", "kind", "loan_id", "booking_date", "debit", "credit", "amount_fen", "instalment_id"]
-    n = session.execute(insert(Posting).from_select(cols, rows)).rowcount
-    session.execute(
-        update(Inst).where(cond).values(interest_booked_fen=Inst.interest_fen).execution_options(
-            synchronize_session=False
-        )
+    n = (
+        _core(session)
+        .execute(insert(Posting).from_select(cols, rows).execution_options(preserve_rowcount=True))
+        .rowcount
     )
+    _core(session).execute(update(Inst).where(cond).values(interest_booked_fen=Inst.interest_fen))
     return int(n or 0)
 
 
@@ -119,17 +124,14 @@ def accrue_penalty(*, session: Session, day: date, loan_id: int | None = None) -
         Inst.id,
     ).where(cond)
     cols = ["txn", "leg", "kind", "loan_id", "booking_date", "debit", "credit", "amount_fen", "instalment_id"]
-    n = session.execute(insert(Posting).from_select(cols, rows)).rowcount
-    session.execute(
-        update(Inst).where(cond).values(penalty_fen=Inst.penalty_fen + amount).execution_options(
-            synchronize_session=False
-        )
+    n = (
+        _core(session)
+        .execute(insert(Posting).from_select(cols, rows).execution_options(preserve_rowcount=True))
+        .rowcount
     )
-    session.execute(
-        update(Loan)
-        .where(Loan.status == "active", Loan.accrued_through < d, _scope(loan_id))
-        .values(accrued_through=d)
-        .execution_options(synchronize_session=False)
+    _core(session).execute(update(Inst).where(cond).values(penalty_fen=Inst.penalty_fen + amount))
+    _core(session).execute(
+        update(Loan).where(Loan.status == "active", Loan.accrued_through < d, _scope(loan_id)).values(accrued_through=d)
     )
     return int(n or 0)
 
@@ -138,16 +140,16 @@ def age_loans(*, session: Session, as_of: date, loan_id: int | None = None) -> N
     """Set DPD, bucket and delinquent_since from the oldest open instalment due before `as_of`."""
     d = bindparam("d", as_of)
     overdue = and_(Inst.superseded_on.is_(None), Inst.cleared_on.is_(None), Inst.due_date < d)
-    session.execute(
+    # A loan closed or settled owes nothing past due: its delinquency ends with it (a written-off one keeps ageing).
+    _core(session).execute(
         update(Loan)
         .where(
-            Loan.status == "active",
+            Loan.status.in_(("active", "closed", "settled")),
             Loan.delinquent_since.is_not(None),
             ~exists().where(Inst.loan_id == Loan.id, overdue),
             _scope(loan_id),
         )
         .values(dpd=0, bucket="M0", delinquent_since=None)
-        .execution_options(synchronize_session=False)
     )
     oldest = (
         select(Inst.loan_id.label("loan_id"), func.min(Inst.due_date).label("since"))
@@ -156,19 +158,17 @@ def age_loans(*, session: Session, as_of: date, loan_id: int | None = None) -> N
         .subquery()
     )
     dpd = days_between(oldest.c.since, d)
-    session.execute(
+    _core(session).execute(
         update(Loan)
         .where(Loan.id == oldest.c.loan_id, Loan.status == "active")
         .values(dpd=dpd, bucket=bucket_sql(dpd), delinquent_since=oldest.c.since)
-        .execution_options(synchronize_session=False)
     )
     # A written-off loan keeps ageing from the due date it defaulted on: collections still work it.
     wo_dpd = days_between(Loan.delinquent_since, d)
-    session.execute(
+    _core(session).execute(
         update(Loan)
         .where(Loan.status == "written_off", Loan.delinquent_since.is_not(None), _scope(loan_id))
         .values(dpd=wo_dpd, bucket=bucket_sql(wo_dpd))
-        .execution_options(synchronize_session=False)
     )
 
 

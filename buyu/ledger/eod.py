@@ -37,12 +37,22 @@ def ledger_day(*, session: Session, day: date) -> DayStats:
     stats.interest_recognised = accrual.recognise_interest(session=session, through=day)
     stats.credits_applied_fen = _apply_credits(session=session, day=day)
     stats.penalty_postings = accrual.accrue_penalty(session=session, day=day)
-    stats.penalty_fen = int(session.scalar(select(func.coalesce(func.sum(Posting.amount_fen), 0)).where(
-        Posting.kind == "penalty_accrual", Posting.booking_date == day)) or 0)
+    stats.penalty_fen = int(
+        session.scalar(
+            select(func.coalesce(func.sum(Posting.amount_fen), 0)).where(
+                Posting.kind == "penalty_accrual", Posting.booking_date == day
+            )
+        )
+        or 0
+    )
     accrual.age_loans(session=session, as_of=day)
     stats.delinquent_loans = snapshot(session=session, day=day)
-    stats.buckets = {b: int(n) for b, n in session.execute(
-        select(Loan.bucket, func.count()).where(Loan.status == "active").group_by(Loan.bucket))}
+    stats.buckets = {
+        b: int(n)
+        for b, n in session.execute(
+            select(Loan.bucket, func.count()).where(Loan.status == "active").group_by(Loan.bucket)
+        )
+    }
     return stats
 
 
@@ -73,7 +83,17 @@ def snapshot(*, session: Session, day: date) -> int:
         .where(Loan.status == "active", Loan.dpd > 0, literal(True))
         .group_by(Loan.id, Loan.dpd, Loan.bucket)
     )
-    cols = ["as_of", "loan_id", "dpd", "bucket", "overdue_principal_fen", "overdue_interest_fen", "penalty_fen",
-            "outstanding_fen"]
-    result = session.execute(insert(DelinquencySnapshot).from_select(cols, rows))
+    cols = [
+        "as_of",
+        "loan_id",
+        "dpd",
+        "bucket",
+        "overdue_principal_fen",
+        "overdue_interest_fen",
+        "penalty_fen",
+        "outstanding_fen",
+    ]
+    result = session.execute(
+        insert(DelinquencySnapshot).from_select(cols, rows).execution_options(preserve_rowcount=True)
+    )
     return int(result.rowcount or 0)

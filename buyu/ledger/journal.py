@@ -27,6 +27,7 @@ class Account(StrEnum):
     RECOVERY_INCOME = "recovery_income"  # cash collected after write-off
     WAIVER_EXPENSE = "waiver_expense"  # settlement discounts
     WRITEOFF_EXPENSE = "writeoff_expense"  # loan losses
+    BOARDING = "boarding_clearing"  # counterpart of balances boarded from a lender's core system
 
 
 #: Accounts whose per-loan balance is a receivable the borrower owes (debit-normal).

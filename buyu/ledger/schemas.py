@@ -225,3 +225,13 @@ class PaymentOut(BaseModel):
     idempotency_key: str
     allocations: list[AllocationOut]
     replayed: bool = False
+
+
+class ScheduleRequest(_In):
+    """A schedule preview: the same maths `buyu schedule` prints."""
+
+    principal: Money
+    annual_rate: Decimal
+    term_months: int = Field(ge=1, le=360)
+    method: Method
+    start_date: date

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from buyu.errors import Conflict, InvalidInput, NotFound
 from buyu.ledger import accrual
 from buyu.ledger.journal import Account, Leg, post_entry
-from buyu.ledger.models import Borrower, Loan, Payment, Posting, Product
+from buyu.ledger.models import Borrower, EodRun, Loan, Payment, Posting, Product
 from buyu.ledger.models import ScheduleLine as Line
 from buyu.ledger.schedule import (
     Instalment,
@@ -39,7 +39,7 @@ from buyu.ledger.schemas import (
     WriteOffIn,
 )
 from buyu.ledger.waterfall import Allocation, Due, allocate
-from buyu.money import CURRENCIES, div_round, rate_to_micro, to_minor
+from buyu.money import CURRENCIES, RATE_SCALE, div_round, rate_to_micro, to_minor
 
 MAX_PRINCIPAL_FEN = 1_000_000_000  # 10 million yuan: far above any small loan, catches unit slips
 ANNUAL_RATE_RANGE = (Decimal("0"), Decimal("0.36"))
@@ -167,13 +167,29 @@ class Posted:
 
 
 def post_payment(*, session: Session, loan_id: int, data: PaymentIn, idempotency_key: str) -> Posted:
-    """Post a repayment (or prepayment) through the waterfall, exactly once per idempotency key."""
+    """Post a repayment (or prepayment) through the waterfall, exactly once per idempotency key.
+
+    One request is a batch of one: repayments take the same in-memory path as a repayment file
+    (buyu.ledger.batch), so a single API call and a bulk import cannot disagree.
+    """
+    from buyu.ledger.batch import PaymentRequest, post_payments  # batch builds on this module
+
+    result = post_payments(session=session, requests=[
+        PaymentRequest(loan_id=loan_id, data=data, idempotency_key=idempotency_key)])[0]
+    if result.error is not None:
+        raise result.error
+    assert result.payment is not None
+    return Posted(result.payment, result.replayed)
+
+
+def post_special_payment(*, session: Session, loan_id: int, data: PaymentIn, idempotency_key: str) -> Posted:
+    """A prepayment, or any payment on a loan that is not active (recovery after write-off), one at a time."""
     body = {"loan_id": loan_id, **data.model_dump(mode="json")}
     loan = get_loan(session=session, loan_id=loan_id, lock=True)
     replay = _replay(session=session, key=idempotency_key, body=body)
     if replay is not None:
         return replay
-    amount = _validate_money_in(loan=loan, amount=data.amount, currency=data.currency, on=data.paid_on)
+    amount = _validate_money_in(session=session, loan=loan, amount=data.amount, currency=data.currency, on=data.paid_on)
     if loan.status == "written_off":
         return Posted(_post_recovery(session=session, loan=loan, amount=amount, data=data,
                                      key=idempotency_key, body=body), False)
@@ -246,19 +262,21 @@ def reverse_payment(*, session: Session, payment_id: int, on: date, reason: str)
         raise Conflict(f"payment {payment_id} is already reversed", code="already_reversed")
     if on < payment.paid_on:
         raise InvalidInput("a reversal cannot precede the payment", code="reversal_before_payment")
-    _require_open_day(loan, on)
+    _require_open_day(session=session, loan=loan, on=on)
     later = session.scalars(select(Payment.id).where(
         Payment.loan_id == loan.id, Payment.status == "posted", Payment.id > payment.id)).all()
     if later:
         raise Conflict("reverse the later payments first", code="reverse_later_payments_first",
                        details={"payment_ids": list(later)})
     legs = list(session.scalars(select(Posting).where(Posting.payment_id == payment.id).order_by(Posting.id)))
+    _check_reversible(session=session, loan=loan, payment=payment, legs=legs, lines=_lines_by_id(session, loan),
+                      on=on)
     if loan.status == "active":
         _bring_to(session=session, loan=loan, on=on)
-    if payment.created_version is not None:
-        _check_prepayment_reversible(session=session, loan=loan, payment=payment)
-    by_id = {line.id: line for line in session.scalars(select(Line).where(Line.loan_id == loan.id))}
+    by_id = _lines_by_id(session, loan)  # read after the catch-up, whose set-based updates bypass the ORM
     restored = _unapply(loan=loan, legs=legs, lines=by_id)
+    if payment.kind == "settlement":
+        _unforgo_interest(session=session, loan=loan, lines=by_id)
     post_entry(session=session, txn=f"rev:{payment.id}", kind="reversal", loan_id=loan.id, booking_date=on,
                legs=[Leg(Account(p.credit), Account(p.debit), int(p.amount_fen), p.instalment_id) for p in legs],
                payment_id=payment.id)
@@ -271,7 +289,7 @@ def reverse_payment(*, session: Session, payment_id: int, on: date, reason: str)
                        until=on, txn=f"bvp:{payment.id}")
     payment.status, payment.reversed_on, payment.reversal_reason = "reversed", on, reason
     session.flush()
-    accrual.age_loans(session=session, as_of=on, loan_id=loan.id)
+    _age(session=session, loan=loan, on=on)
     return payment
 
 
@@ -282,7 +300,7 @@ def write_off(*, session: Session, loan_id: int, data: WriteOffIn) -> Loan:
     """Charge off every receivable of an active loan; later cash is booked as recovery."""
     loan = get_loan(session=session, loan_id=loan_id, lock=True)
     _require_active(loan)
-    _require_open_day(loan, data.on)
+    _require_open_day(session=session, loan=loan, on=data.on)
     _bring_to(session=session, loan=loan, on=data.on)
     apply_credit(session=session, loan=loan, on=data.on)
     lines = live_lines(session=session, loan_id=loan.id)
@@ -299,7 +317,7 @@ def restructure(*, session: Session, loan_id: int, data: RestructureIn) -> Loan:
     """Capitalise arrears and replace the open schedule with a new one starting `on`."""
     loan = get_loan(session=session, loan_id=loan_id, lock=True)
     _require_active(loan)
-    _require_open_day(loan, data.on)
+    _require_open_day(session=session, loan=loan, on=data.on)
     rate = loan.annual_rate_micro if data.annual_rate is None else rate_to_micro(
         data.annual_rate, field="annual_rate", low=ANNUAL_RATE_RANGE[0], high=ANNUAL_RATE_RANGE[1])
     method = data.method or Method(loan.method)
@@ -325,7 +343,7 @@ def restructure(*, session: Session, loan_id: int, data: RestructureIn) -> Loan:
                           method=method, start_date=data.on)
     session.flush()
     _insert_lines(session=session, loan=loan, rows=rows, version=loan.schedule_version, valid_from=data.on)
-    accrual.age_loans(session=session, as_of=data.on, loan_id=loan.id)
+    _age(session=session, loan=loan, on=data.on)
     return loan
 
 
@@ -336,7 +354,7 @@ def settle(*, session: Session, loan_id: int, data: SettlementIn, idempotency_ke
     replay = _replay(session=session, key=idempotency_key, body=body)
     if replay is not None:
         return replay
-    amount = _validate_money_in(loan=loan, amount=data.amount, currency=data.currency, on=data.paid_on)
+    amount = _validate_money_in(session=session, loan=loan, amount=data.amount, currency=data.currency, on=data.paid_on)
     _require_active(loan)
     _bring_to(session=session, loan=loan, on=data.paid_on)
     apply_credit(session=session, loan=loan, on=data.paid_on)
@@ -356,7 +374,7 @@ def settle(*, session: Session, loan_id: int, data: SettlementIn, idempotency_ke
                booking_date=data.paid_on, legs=legs, payment_id=payment.id)
     loan.status, loan.closed_on = "settled", data.paid_on
     session.flush()
-    accrual.age_loans(session=session, as_of=data.paid_on, loan_id=loan.id)
+    _age(session=session, loan=loan, on=data.paid_on)
     return Posted(payment, False)
 
 
@@ -371,7 +389,7 @@ def _positive_amount(amount: Decimal, *, currency: str, field: str) -> int:
     return minor
 
 
-def _validate_money_in(*, loan: Loan, amount: Decimal, currency: str, on: date) -> int:
+def _validate_money_in(*, session: Session, loan: Loan, amount: Decimal, currency: str, on: date) -> int:
     if currency not in CURRENCIES or currency != loan.currency:
         raise InvalidInput(f"currency {currency} does not match the loan's {loan.currency}",
                            code="currency_mismatch", details={"expected": loan.currency, "got": currency})
@@ -381,7 +399,7 @@ def _validate_money_in(*, loan: Loan, amount: Decimal, currency: str, on: date) 
                            code="payment_before_disbursement")
     if loan.status in ("closed", "settled"):
         raise Conflict(f"loan {loan.id} is {loan.status}", code="loan_closed")
-    _require_open_day(loan, on)
+    _require_open_day(session=session, loan=loan, on=on)
     return minor
 
 
@@ -390,11 +408,17 @@ def _require_active(loan: Loan) -> None:
         raise Conflict(f"loan {loan.id} is {loan.status}", code=f"loan_{loan.status}")
 
 
-def _require_open_day(loan: Loan, on: date) -> None:
+def _require_open_day(*, session: Session, loan: Loan, on: date) -> None:
     # Once a night has run for a date its books are closed: a late posting would change history.
-    if loan.status == "active" and on <= loan.accrued_through and on != loan.disbursed_on:
+    # An active loan's accrued_through says so; eod_runs says so for every loan, closed or written off too
+    # (their accrued_through stops moving, yet their past nights were snapshotted all the same).
+    last_night = session.scalar(select(func.max(EodRun.as_of)).where(EodRun.status == "done"))
+    by_loan = loan.status == "active" and on <= loan.accrued_through and on != loan.disbursed_on
+    if by_loan or (last_night is not None and on <= last_night):
         raise Conflict(f"business day {on} is closed for loan {loan.id}; post on a later date",
-                       code="business_day_closed", details={"accrued_through": loan.accrued_through.isoformat()})
+                       code="business_day_closed",
+                       details={"accrued_through": loan.accrued_through.isoformat(),
+                                "last_night": last_night.isoformat() if last_night else None})
 
 
 def _bring_to(*, session: Session, loan: Loan, on: date) -> None:
@@ -505,6 +529,13 @@ def _waive_open(*, lines: Sequence[Line], expense: Account, on: date, include_pr
     return [leg for leg in legs if leg.amount]
 
 
+def _age(*, session: Session, loan: Loan, on: date) -> None:
+    """Re-age one loan after a posting and reload it so callers see the new DPD and bucket."""
+    session.flush()
+    accrual.age_loans(session=session, as_of=on, loan_id=loan.id)
+    session.refresh(loan)
+
+
 def _settle_status(*, session: Session, loan: Loan, on: date) -> None:
     session.flush()
     lines = live_lines(session=session, loan_id=loan.id)
@@ -512,7 +543,13 @@ def _settle_status(*, session: Session, loan: Loan, on: date) -> None:
            for line in lines):
         loan.status, loan.closed_on = "closed", on
     session.flush()
-    accrual.age_loans(session=session, as_of=on, loan_id=loan.id)
+    _age(session=session, loan=loan, on=on)
+
+
+def _born_cleared(row: Instalment, valid_from: date) -> date | None:
+    # An instalment owing nothing (先息后本 at 0%) is cleared from the start: it can never fall past due,
+    # and it must not keep a loan from closing.
+    return valid_from if row.principal == 0 and row.interest == 0 else None
 
 
 def _insert_lines(*, session: Session, loan: Loan, rows: Sequence[Instalment], version: int,
@@ -523,7 +560,7 @@ def _insert_lines(*, session: Session, loan: Loan, rows: Sequence[Instalment], v
              penalty_from=r.due_date + grace, principal_fen=r.principal, interest_fen=r.interest,
              interest_booked_fen=0, penalty_fen=0, principal_paid_fen=0, interest_paid_fen=0,
              penalty_paid_fen=0, principal_waived_fen=0, interest_waived_fen=0, penalty_waived_fen=0,
-             principal_open_fen=r.principal, valid_from=valid_from)
+             principal_open_fen=r.principal, valid_from=valid_from, cleared_on=_born_cleared(r, valid_from))
         for r in rows
     )
     session.flush()
@@ -585,19 +622,42 @@ def _rebuilt_rows(*, loan: Loan, future: Sequence[Line], principal: int, start: 
                           first_seq=future[0].seq, payment=level)
 
 
-def _check_prepayment_reversible(*, session: Session, loan: Loan, payment: Payment) -> None:
+def _lines_by_id(session: Session, loan: Loan) -> dict[int, Line]:
+    """Every schedule line of a loan (all versions), freshly read."""
+    stmt = select(Line).where(Line.loan_id == loan.id).execution_options(populate_existing=True)
+    return {line.id: line for line in session.scalars(stmt)}
+
+
+def _check_reversible(*, session: Session, loan: Loan, payment: Payment, legs: Sequence[Posting],
+                      lines: dict[int, Line], on: date) -> None:
+    """Refuse, before anything is written, a reversal that would leave the books or the schedule inconsistent."""
+    if loan.status == "written_off" and any(p.credit != Account.RECOVERY_INCOME.value for p in legs):
+        # The write-off charged off the balance net of this payment; reopening it would leave a receivable
+        # nobody can collect or charge off. Only recoveries (cash after the write-off) can be reversed.
+        raise Conflict("the loan was written off after this payment", code="loan_written_off")
+    if any(p.instalment_id in lines and lines[p.instalment_id].superseded_on is not None for p in legs):
+        raise Conflict("the instalments this payment paid were rescheduled since", code="schedule_changed")
+    if payment.created_version is not None:
+        _check_prepayment_reversible(session=session, loan=loan, payment=payment, on=on)
+
+
+def _check_prepayment_reversible(*, session: Session, loan: Loan, payment: Payment, on: date) -> None:
     if loan.schedule_version != payment.created_version:
         raise Conflict("the schedule changed after this prepayment", code="schedule_changed")
-    booked = session.scalar(select(func.count()).select_from(Line).where(
-        Line.loan_id == loan.id, Line.schedule_version == payment.created_version,
-        (Line.interest_booked_fen > 0) | (Line.penalty_fen > 0)))
-    if booked:
+    created = payment.created_version or 0
+    # The window closes when an instalment of the new schedule, or of the one it would restore, falls due:
+    # a restored instalment already past due would have missed its interest recognition and penalty.
+    first_due = session.scalar(select(func.min(Line.due_date)).where(
+        Line.loan_id == loan.id,
+        or_(Line.schedule_version == created,
+            and_(Line.schedule_version == created - 1, Line.superseded_on == payment.paid_on))))
+    if first_due is not None and first_due <= on:
         raise Conflict("an instalment of the prepaid schedule has fallen due; restructure instead",
                        code="prepayment_reversal_window_passed")
 
 
 def _unapply(*, loan: Loan, legs: Sequence[Posting], lines: dict[int, Line]) -> dict[int, int]:
-    """Undo a payment's effect on the sub-ledger; returns principal restored per line."""
+    """Undo a payment's effect on the sub-ledger; returns principal reopened per line (paid or waived)."""
     restored: dict[int, int] = {}
     for p in legs:
         line = lines.get(p.instalment_id) if p.instalment_id is not None else None
@@ -607,22 +667,41 @@ def _unapply(*, loan: Loan, legs: Sequence[Posting], lines: dict[int, Line]) -> 
                 raise Conflict("the credit from this payment was already applied; reverse is not possible",
                                code="credit_already_applied")
             loan.credit_fen -= amount
-        elif p.credit == Account.RECOVERY_INCOME.value:
-            loan.recovered_fen -= amount
-        elif line is None:
             continue
-        elif p.credit == Account.PRINCIPAL.value:
+        if p.credit == Account.RECOVERY_INCOME.value:
+            loan.recovered_fen -= amount
+            continue
+        if line is None:
+            continue
+        if p.credit == Account.PRINCIPAL.value:
             field = "principal_paid_fen" if p.debit == Account.CASH.value else "principal_waived_fen"
             setattr(line, field, getattr(line, field) - amount)
             line.principal_open_fen += amount
-            if p.debit == Account.CASH.value:
-                restored[line.id] = restored.get(line.id, 0) + amount
+            restored[line.id] = restored.get(line.id, 0) + amount
         elif p.credit in (Account.INTEREST.value, Account.PENALTY.value):
             part = "interest" if p.credit == Account.INTEREST.value else "penalty"
             field = f"{part}_paid_fen" if p.debit == Account.CASH.value else f"{part}_waived_fen"
             setattr(line, field, getattr(line, field) - amount)
         _mark_cleared(line, date.min)  # undoing can only reopen a line, never clear one
     return restored
+
+
+def _unforgo_interest(*, session: Session, loan: Loan, lines: dict[int, Line]) -> None:
+    """Owe again the future interest a reversed settlement forgave without posting it.
+
+    A settlement marks unbooked interest as booked-and-waived with no journal entry (it was never owed);
+    whatever a live line shows as booked beyond its interest_due postings is exactly that.
+    """
+    booked = {inst: int(total) for inst, total in session.execute(
+        select(Posting.instalment_id, func.sum(Posting.amount_fen))
+        .where(Posting.loan_id == loan.id, Posting.kind == "interest_due")
+        .group_by(Posting.instalment_id))}
+    for line in lines.values():
+        forgone = line.interest_booked_fen - booked.get(line.id, 0)
+        if line.superseded_on is None and forgone > 0:
+            line.interest_booked_fen -= forgone
+            line.interest_waived_fen -= forgone
+            _mark_cleared(line, date.min)
 
 
 def _restore_schedule(*, session: Session, loan: Loan, payment: Payment, on: date) -> None:
@@ -641,7 +720,8 @@ def _restore_schedule(*, session: Session, loan: Loan, payment: Payment, on: dat
              penalty_from=o.penalty_from, principal_fen=o.principal_fen, interest_fen=o.interest_fen,
              interest_booked_fen=0, penalty_fen=0, principal_paid_fen=0, interest_paid_fen=0, penalty_paid_fen=0,
              principal_waived_fen=0, interest_waived_fen=0, penalty_waived_fen=0,
-             principal_open_fen=o.principal_fen, valid_from=on)
+             principal_open_fen=o.principal_fen, valid_from=on,
+             cleared_on=_born_cleared(Instalment(o.seq, o.due_date, o.principal_fen, o.interest_fen, 0), on))
         for o in old
     )
     session.flush()
@@ -651,13 +731,86 @@ def _backvalue_penalty(*, session: Session, loan: Loan, restored: dict[int, int]
                        since: date, until: date, txn: str) -> None:
     """Penalty the restored principal would have accrued between the payment and its reversal."""
     legs = []
+    basis = loan.day_count_basis * RATE_SCALE
     for line_id, principal in restored.items():
         line = lines[line_id]
         first = max(since, line.penalty_from)
         days = (until - first).days
-        amount = days * div_round(principal * loan.penalty_rate_micro, loan.day_count_basis * 1_000_000)
+        # The nights rounded each day's penalty on the line's whole open principal: book what they would have
+        # with the restored principal, less what they did without it (rounding the parts would drift a fen a day).
+        daily = (div_round(line.principal_open_fen * loan.penalty_rate_micro, basis)
+                 - div_round((line.principal_open_fen - principal) * loan.penalty_rate_micro, basis))
+        amount = days * daily
         if days > 0 and amount > 0 and line.superseded_on is None:
             line.penalty_fen += amount
             line.cleared_on = None
             legs.append(Leg(Account.PENALTY, Account.PENALTY_INCOME, amount, line.id))
     post_entry(session=session, txn=txn, kind="penalty_backvalue", loan_id=loan.id, booking_date=until, legs=legs)
+
+
+# --------------------------------------------------------------------------- shared with batch posting
+
+
+def request_hash(body: dict[str, object]) -> str:
+    """The fingerprint an idempotency key is bound to."""
+    return _hash(body)
+
+
+def check_money_in(*, loan: Loan, amount: Decimal, currency: str, on: date, last_night: date | None) -> int:
+    """The checks of `_validate_money_in` with the last closed night already known (batch posting)."""
+    if currency not in CURRENCIES or currency != loan.currency:
+        raise InvalidInput(f"currency {currency} does not match the loan's {loan.currency}",
+                           code="currency_mismatch", details={"expected": loan.currency, "got": currency})
+    minor = _positive_amount(amount, currency=currency, field="amount")
+    if on < loan.disbursed_on:
+        raise InvalidInput(f"payment date {on} is before disbursement on {loan.disbursed_on}",
+                           code="payment_before_disbursement")
+    if loan.status in ("closed", "settled"):
+        raise Conflict(f"loan {loan.id} is {loan.status}", code="loan_closed")
+    by_loan = loan.status == "active" and on <= loan.accrued_through and on != loan.disbursed_on
+    if by_loan or (last_night is not None and on <= last_night):
+        raise Conflict(f"business day {on} is closed for loan {loan.id}; post on a later date",
+                       code="business_day_closed",
+                       details={"accrued_through": loan.accrued_through.isoformat(),
+                                "last_night": last_night.isoformat() if last_night else None})
+    return minor
+
+
+def recognise_due(*, lines: Sequence[Line], on: date) -> list[Leg]:
+    """In memory, what `accrual.recognise_interest` books in SQL: interest of lines due by `on`."""
+    legs = []
+    for line in lines:
+        if line.due_date <= on and line.interest_booked_fen < line.interest_fen:
+            legs.append(Leg(Account.INTEREST, Account.INTEREST_INCOME, line.interest_fen - line.interest_booked_fen,
+                            line.id))
+            line.interest_booked_fen = line.interest_fen
+    return legs
+
+
+def dues(lines: Sequence[Line], *, on: date) -> list[Due]:
+    """What is open and due on `on`, per line (the waterfall's input)."""
+    return _dues(lines, on=on)
+
+
+def apply_allocations(*, lines: Sequence[Line], allocations: Sequence[Allocation], on: date) -> list[Leg]:
+    """Apply waterfall allocations to the lines; returns the cash legs."""
+    return _apply(lines=lines, allocations=allocations, on=on)
+
+
+def oldest_overdue(lines: Sequence[Line], *, on: date) -> date | None:
+    """Due date of the oldest uncleared line due before `on` (the rule `accrual.age_loans` applies in SQL)."""
+    return min((line.due_date for line in lines if line.cleared_on is None and line.due_date < on), default=None)
+
+
+def close_and_age(*, loan: Loan, lines: Sequence[Line], on: date) -> None:
+    """In memory: close a loan whose lines are all cleared, and set DPD/bucket as of `on`."""
+    if all(line.cleared_on is not None and line.penalty_fen == line.penalty_paid_fen + line.penalty_waived_fen
+           for line in lines):
+        loan.status, loan.closed_on = "closed", on
+    since = oldest_overdue(lines, on=on)
+    if loan.status == "active":
+        loan.delinquent_since = since
+        loan.dpd = (on - since).days if since else 0
+        loan.bucket = accrual.bucket_of(loan.dpd)
+    elif loan.status == "closed":
+        loan.dpd, loan.bucket, loan.delinquent_since = 0, "M0", None

@@ -16,10 +16,13 @@ from sqlalchemy.orm import Session
 
 from buyu.ledger.accrual import bucket_of
 from buyu.ledger.journal import Account, net_by_account
-from buyu.ledger.models import Loan, Posting
+from buyu.ledger.models import Loan, Payment, Posting
 from buyu.ledger.models import ScheduleLine as Line
 
 RECOGNITION_KINDS = ("interest_due",)
+#: Capitalisation credits an old instalment's interest or penalty and debits principal without reopening that
+#: instalment: the amount moved into the new schedule's principal.
+CAPITALISATION_KINDS = ("restructure",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,13 +47,28 @@ class LoanState:
         return self.principal_outstanding + self.interest_outstanding + self.penalty
 
 
-def status_as_of(loan: Loan, as_of: date) -> str:
-    """The loan's status on a date, from the dates its life events happened."""
+def status_as_of(loan: Loan, as_of: date, *, settled: bool = False) -> str:
+    """The loan's status on a date, from the dates its life events happened.
+
+    `settled` says a settlement stood on that date: one later reversed still settled the loan until then.
+    """
     if loan.written_off_on is not None and loan.written_off_on <= as_of:
         return "written_off"
+    if settled:
+        return "settled"
     if loan.closed_on is not None and loan.closed_on <= as_of:
         return loan.status
     return "active"
+
+
+def _settlement_stood(*, session: Session, loan: Loan, as_of: date) -> bool:
+    """Whether a settlement was posted by `as_of` and not yet reversed on it."""
+    return session.scalar(
+        select(Payment.id).where(
+            Payment.loan_id == loan.id, Payment.kind == "settlement", Payment.paid_on <= as_of,
+            or_(Payment.reversed_on.is_(None), Payment.reversed_on > as_of),
+        ).limit(1)
+    ) is not None
 
 
 def loan_state(*, session: Session, loan: Loan, as_of: date) -> LoanState:
@@ -73,7 +91,8 @@ def loan_state(*, session: Session, loan: Loan, as_of: date) -> LoanState:
         if inst is None or kind in RECOGNITION_KINDS:
             continue
         cleared[(inst, credit)] += int(amount)
-        cleared[(inst, debit)] -= int(amount)
+        if kind not in CAPITALISATION_KINDS:
+            cleared[(inst, debit)] -= int(amount)
     overdue_p = overdue_i = 0
     oldest: date | None = None
     for line in lines:
@@ -84,9 +103,11 @@ def loan_state(*, session: Session, loan: Loan, as_of: date) -> LoanState:
         overdue_p, overdue_i = overdue_p + open_p, overdue_i + open_i
         if (open_p > 0 or open_i > 0) and (oldest is None or line.due_date < oldest):
             oldest = line.due_date
-    status = status_as_of(loan, as_of)
+    status = status_as_of(loan, as_of, settled=_settlement_stood(session=session, loan=loan, as_of=as_of))
     if status == "written_off":
         oldest = loan.delinquent_since
+    elif status != "active":
+        oldest = None  # closed or settled: nothing is past due (interest a settlement forwent was never owed)
     dpd = (as_of - oldest).days if oldest is not None else 0
     return LoanState(
         loan_id=loan.id, as_of=as_of, status=status, dpd=dpd, bucket=bucket_of(dpd),

@@ -8,12 +8,14 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Engine, func, select
 
+from buyu.collections.service import collections_step
 from buyu.db import unit_of_work
 from buyu.ledger.eod import ledger_day
 from buyu.ledger.models import EodRun, Loan
 
-#: Later issues add steps (features, scores, strategy, optimiser, plans) after the ledger step.
-STEPS: list[Callable[..., dict[str, object]]] = []
+#: Steps after the ledger step, in order, inside the same per-day transaction:
+#: `step(session=…, as_of=…) -> {name: stats}`. Later issues add features, scores, strategy, plans.
+STEPS: list[Callable[..., dict[str, object]]] = [collections_step]
 
 
 def first_pending_day(*, engine: Engine, as_of: date) -> date:
@@ -37,6 +39,8 @@ def run_eod(*, engine: Engine, as_of: date) -> dict[str, object]:
         with unit_of_work(engine) as session:
             if session.get(EodRun, day) is None:
                 stats = ledger_day(session=session, day=day).to_dict()
+                for step in STEPS:
+                    stats |= step(session=session, as_of=day)
                 session.add(EodRun(as_of=day, status="done", stats=json.dumps(stats),
                                    finished_at=datetime.now(UTC)))
                 ran += 1

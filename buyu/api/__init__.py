@@ -1,0 +1,1 @@
+"""The managers' HTTP API (FastAPI)."""

@@ -1,0 +1,202 @@
+"""`buyu …` commands. Each command owns its transaction; errors print a message and exit non-zero."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from datetime import date
+from functools import wraps
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+
+from buyu.config import get_settings
+from buyu.errors import BuyuError
+from buyu.ledger.schedule import Method
+
+app = typer.Typer(help="Buyu 捕逾: intelligent collections.", no_args_is_help=True, add_completion=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+demo_app = typer.Typer(help="Demo portfolio.", no_args_is_help=True)
+ledger_app = typer.Typer(help="Ledger checks.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(demo_app, name="demo")
+app.add_typer(ledger_app, name="ledger")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+DateOpt = Annotated[str, typer.Option(help="ISO date, e.g. 2026-11-27", metavar="YYYY-MM-DD")]
+
+
+def _emit(payload: Any, *, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(payload, ensure_ascii=False, indent=2, default=str))
+    else:
+        for key, value in payload.items() if isinstance(payload, dict) else enumerate(payload):
+            typer.echo(f"{key}: {value}")
+
+
+def handled(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn domain errors into a clear message and exit code 2 (JSON on stdout with --json)."""
+
+    @wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except BuyuError as exc:
+            if kwargs.get("as_json"):
+                typer.echo(json.dumps(exc.to_dict(), ensure_ascii=False, default=str))
+            typer.echo(f"error [{exc.code}]: {exc.message}", err=True)
+            raise typer.Exit(2) from exc
+
+    return wrapper
+
+
+def parse_date(value: str, *, field: str) -> date:
+    """An ISO date or a clear error."""
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise BuyuError(f"{field} is not an ISO date (YYYY-MM-DD): {value!r}", code="invalid_date") from exc
+
+
+def _engine() -> Any:
+    from buyu.db import get_engine
+
+    return get_engine(get_settings().database_url)
+
+
+@db_app.command("upgrade")
+@handled
+def db_upgrade() -> None:
+    """Create or upgrade the schema (Alembic) on BUYU_DATABASE_URL."""
+    from buyu.migrate import upgrade
+
+    upgrade(get_settings().database_url)
+    typer.echo(f"database at {get_settings().database_url} is at head")
+
+
+@app.command()
+@handled
+def schedule(
+    principal: Annotated[str, typer.Option(help="e.g. 80000.00")],
+    annual_rate: Annotated[str, typer.Option(help="e.g. 0.12")],
+    term_months: Annotated[int, typer.Option(min=1, max=360)],
+    method: Annotated[Method, typer.Option()],
+    start_date: DateOpt,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Print a repayment schedule (pure maths, nothing booked)."""
+    from buyu.ledger.presenters import schedule_out
+    from buyu.ledger.schedule import build_schedule
+    from buyu.ledger.service import ANNUAL_RATE_RANGE
+    from buyu.money import positive_minor, rate_to_micro
+
+    rows = build_schedule(
+        principal=positive_minor(principal, field="principal"),
+        annual_rate_micro=rate_to_micro(annual_rate, field="annual_rate", low=ANNUAL_RATE_RANGE[0],
+                                        high=ANNUAL_RATE_RANGE[1]),
+        term_months=term_months, method=method, start_date=parse_date(start_date, field="start-date"),
+    )
+    out = schedule_out(rows).model_dump(mode="json")
+    if as_json:
+        _emit(out, as_json=True)
+        return
+    for r in out["instalments"]:
+        typer.echo(f"{r['seq']:>3} {r['due_date']} principal {r['principal']:>12} interest {r['interest']:>10} "
+                   f"payment {r['payment']:>12} balance {r['balance_after']:>12}")
+    typer.echo(f"total interest {out['total_interest']}  total payment {out['total_payment']}")
+
+
+@demo_app.command("seed")
+@handled
+def demo_seed(
+    loans: Annotated[int, typer.Option(min=1, max=2_000_000)] = 1000,
+    seed: Annotated[int, typer.Option()] = 7,
+    as_of: Annotated[str | None, typer.Option(help="demo business date (default BUYU_DEMO_DATE)")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Originate a mixed demo portfolio and play its repayment history forward to the demo date."""
+    from buyu import demo
+
+    day = parse_date(as_of, field="as-of") if as_of else get_settings().demo_date
+    result = demo.seed(engine=_engine(), loans=loans, rng_seed=seed, as_of=day,
+                       progress=lambda m: typer.echo(m, err=True))
+    _emit(result, as_json=as_json)
+
+
+@app.command()
+@handled
+def eod(
+    as_of: DateOpt,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Run the nightly step for a business date (and any missed nights before it); idempotent."""
+    from buyu.pipeline.eod import run_eod
+
+    _emit(run_eod(engine=_engine(), as_of=parse_date(as_of, field="as-of")), as_json=as_json)
+
+
+@ledger_app.command("check")
+@handled
+def ledger_check(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Reconcile every loan's sub-ledger with the journal; exit 1 when anything mismatches."""
+    from buyu.db import unit_of_work
+    from buyu.ledger.check import check_ledger
+
+    with unit_of_work(_engine()) as session:
+        result = check_ledger(session=session)
+    _emit({"ok": result.ok, "loans_checked": result.loans_checked, "mismatches": result.mismatches},
+          as_json=as_json)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """Serve the API (OpenAPI at /docs)."""
+    import uvicorn
+
+    from buyu.api.app import create_app
+
+    settings = get_settings()
+    uvicorn.run(create_app(), host=host or settings.host, port=port or settings.port)
+
+
+@app.command()
+@handled
+def up(serve_api: Annotated[bool, typer.Option("--serve/--no-serve")] = True) -> None:
+    """`make run`: migrate, seed the demo portfolio if empty, run the demo night, serve."""
+    from sqlalchemy import func, select
+
+    from buyu import demo
+    from buyu.db import unit_of_work
+    from buyu.ledger.models import Loan
+    from buyu.migrate import upgrade
+    from buyu.pipeline.eod import run_eod
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+    engine = _engine()
+    with unit_of_work(engine) as session:
+        empty = not session.scalar(select(func.count()).select_from(Loan))
+    if empty:
+        typer.echo(f"seeding {settings.demo_loans} demo loans (seed {settings.demo_seed}) …", err=True)
+        demo.seed(engine=engine, loans=settings.demo_loans, rng_seed=settings.demo_seed, as_of=settings.demo_date,
+                  progress=lambda m: typer.echo(m, err=True))
+    _emit(run_eod(engine=engine, as_of=settings.demo_date), as_json=True)
+    if serve_api:
+        typer.echo(f"serving on http://{settings.host}:{settings.port} (OpenAPI at /docs)", err=True)
+        serve(host=None, port=None)
+
+
+def main() -> None:
+    """Console entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(app())

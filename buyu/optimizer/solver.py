@@ -1,0 +1,169 @@
+"""solve(problem) → Result: prices, a priced construction, MIP repair of the core, a certificate.
+
+Stages and why:
+1. dual (dual.py): prices for every resource and band row, and the upper bound (any plan is
+   worth at most D(prices)); vectorised, so 100k accounts cost tens of iterations of a few
+   numpy passes rather than an LP solve.
+2. construction (primal.py): exact knapsacks per collector at those prices, min-cost flow for
+   the unit channels, greedy fill, band enforcement. Feasible by construction.
+3. repair (mip.py): while the gap is above `gap_limit` and time remains, the accounts whose
+   plan disagrees most with their prices (plus the near-ties) are re-solved exactly by SCIP with
+   everyone else fixed; a better plan replaces the current one. Small problems are solved whole,
+   which makes the answer provably optimal.
+4. certificate: capacities, one option per account and the band are checked in exact integers;
+   the gap is (bound - objective) / |bound|.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from buyu.optimizer.dual import Prices, solve_dual
+from buyu.optimizer.explain import explain
+from buyu.optimizer.index import BoolArray, IntArray, build_index
+from buyu.optimizer.mip import CoreModel
+from buyu.optimizer.model import PRUNED, Model, build_model
+from buyu.optimizer.primal import Surplus, band_caps, construct, enforce_band, surplus, usage
+from buyu.optimizer.problem import Problem
+from buyu.optimizer.result import Result, Status
+
+#: problems with at most this many active options are handed to SCIP whole
+SMALL_PROBLEM = 3000
+#: first repair core: this share of the accounts (at least CORE_MIN); later rounds double it
+CORE_SHARE = 0.015
+CORE_MIN = 500
+#: share of the time limit the dual may use
+DUAL_SHARE = 0.4
+
+
+def solve(problem: Problem, *, time_limit: float = 10.0, gap_limit: float = 0.001, top_k: int = 5) -> Result:
+    """Assign every account one treatment for the day; never raises on a valid problem."""
+    start = time.perf_counter()
+    deadline = start + max(time_limit, 0.0)
+    stages: dict[str, float] = {}
+    model = build_model(
+        index=build_index(problem),
+        bonus=problem.continuity_threshold,
+        band=problem.balance_band,
+        top_k=max(top_k, 1),
+    )
+    stages["model"] = time.perf_counter() - start
+    prices = solve_dual(model=model, deadline=start + DUAL_SHARE * max(time_limit, 0.0))
+    stages["dual"] = time.perf_counter() - start - sum(stages.values())
+    choice = construct(model=model, rho=prices.rho, deadline=deadline)
+    stages["construct"] = time.perf_counter() - start - sum(stages.values())
+    choice, bound = _repair(model=model, prices=prices, choice=choice, deadline=deadline, gap_limit=gap_limit)
+    choice = _certified(model=model, choice=choice)
+    stages["repair"] = time.perf_counter() - start - sum(stages.values())
+    objective = int(model.val[choice[choice >= 0]].sum())
+    bound_fen = max(objective, int(np.floor(bound + 1e-9 * abs(bound) + 1e-6)))
+    assignments, unplaced, used = explain(model=model, choice=choice, rho=prices.rho)
+    stages["explain"] = time.perf_counter() - start - sum(stages.values())
+    return Result(
+        status=Status.OPTIMAL if bound_fen == objective else Status.FEASIBLE,
+        objective=objective,
+        value=int(model.index.opt_value[model.opt[choice[choice >= 0]]].sum()),
+        bound=bound_fen,
+        gap=(bound_fen - objective) / max(abs(bound_fen), 1),
+        seconds=time.perf_counter() - start,
+        assignments=assignments,
+        unplaced=unplaced,
+        usage=used,
+        stages=stages,
+    )
+
+
+def _gap(*, model: Model, choice: IntArray, bound: float) -> float:
+    objective = float(model.val[choice[choice >= 0]].sum())
+    return (bound - objective) / max(abs(bound), 1.0)
+
+
+def _repair(
+    *, model: Model, prices: Prices, choice: IntArray, deadline: float, gap_limit: float
+) -> tuple[IntArray, float]:
+    """MIP rounds on growing cores until the gap or the time is reached; returns plan and bound."""
+    bound = prices.bound
+    if model.n_active == 0:
+        return choice, bound
+    whole = model.n_active <= SMALL_PROBLEM
+    size = model.n_accounts if whole else max(CORE_MIN, int(CORE_SHARE * model.n_accounts))
+    s = surplus(model=model, rho=prices.rho)
+    for _ in range(6):
+        left = deadline - time.perf_counter()
+        if left <= 0.05 or _gap(model=model, choice=choice, bound=bound) <= gap_limit:
+            break
+        core = _core(model=model, s=s, choice=choice, size=size)
+        solution = CoreModel(model=model, choice=choice, core=core).solve(hint=choice, seconds=left, gap=gap_limit / 4)
+        better = solution is not None and _value(model, solution.choice) >= _value(model, choice)
+        if solution is not None and better and _feasible(model, solution.choice):
+            choice = solution.choice
+            if whole and not (model.state == PRUNED).any():
+                bound = min(bound, solution.bound)
+        if whole:
+            break
+        size *= 2
+    return choice, bound
+
+
+def _value(model: Model, choice: IntArray) -> int:
+    return int(model.val[choice[choice >= 0]].sum())
+
+
+def _core(*, model: Model, s: Surplus, choice: IntArray, size: int) -> BoolArray:
+    """Accounts to re-solve: those at band-critical collectors, then the ones whose plan disagrees
+    most with the prices (largest regret), then the nearest ties (smallest margin)."""
+    current = np.where(choice >= 0, s.reduced[np.maximum(choice, 0)], 0.0)
+    regret = s.best - current
+    has = np.bincount(model.acc, minlength=model.n_accounts) > 0
+    alt_of_best = np.where(s.best_opt >= 0, s.alt[np.maximum(s.best_opt, 0)], 0.0)
+    margin = s.best - alt_of_best
+    key = np.where(regret > 1e-6, -regret, margin)
+    key[_band_critical(model=model, s=s, choice=choice)] = -np.inf
+    key[~has] = np.inf
+    order = np.argsort(key, kind="stable")[: min(size, int(has.sum()))]  # size >= all accounts: everyone
+    core = np.zeros(model.n_accounts, dtype=np.bool_)
+    core[order] = True
+    return core
+
+
+def _band_critical(*, model: Model, s: Surplus, choice: IntArray) -> BoolArray:
+    """Accounts served by, or best served by, a collector within one option of its band cap.
+
+    Whole options (a 90-minute visit) make the band expensive to round; only a MIP that sees the
+    collector's accounts together can swap them well."""
+    bal = model.balance
+    out = np.zeros(model.n_accounts, dtype=np.bool_)
+    if bal is None:
+        return out
+    use = usage(model=model, choice=choice)
+    largest = np.zeros(model.n_resources, dtype=np.int64)
+    np.maximum.at(largest, model.u_res, model.u_amt)
+    critical = bal.balanced & (band_caps(model=model, use=use) - use < largest) & (use < model.capacity)
+    on = critical[model.u_res]
+    served = on & (choice[model.acc[model.u_opt]] == model.u_opt)
+    wanted = on & (s.best_opt[model.acc[model.u_opt]] == model.u_opt)
+    out[model.acc[model.u_opt[served | wanted]]] = True
+    return out
+
+
+def _feasible(model: Model, choice: IntArray) -> bool:
+    """Capacities and band in exact integers; one option per account holds by representation."""
+    if (choice >= 0).any() and (model.acc[choice[choice >= 0]] != np.flatnonzero(choice >= 0)).any():
+        return False
+    use = usage(model=model, choice=choice)
+    if (use > model.capacity).any():
+        return False
+    return model.balance is None or bool(model.balance.exact_ok(use, model.capacity).all())
+
+
+def _certified(*, model: Model, choice: IntArray) -> IntArray:
+    # construction and repair are feasible by design; this is the belt to their braces
+    if _feasible(model, choice):
+        return choice
+    if model.balance is not None:
+        trimmed = enforce_band(model=model, choice=choice, balance=model.balance)
+        if _feasible(model, trimmed):
+            return trimmed
+    return np.full(model.n_accounts, -1, dtype=np.int64)

@@ -1,0 +1,1 @@
+"""Collectors and teams: who works the accounts, with what skills, languages, region and capacity."""

