@@ -28,18 +28,19 @@ import time
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from buyu.db import make_engine, unit_of_work  # noqa: E402
-from buyu.ledger import service as svc  # noqa: E402
-from buyu.ledger.batch import PaymentRequest, post_payments  # noqa: E402
-from buyu.ledger.eod import ledger_day  # noqa: E402
-from buyu.ledger.schedule import Method, build_schedule  # noqa: E402
-from buyu.ledger.schemas import PaymentIn  # noqa: E402
-from buyu.migrate import upgrade  # noqa: E402
+from buyu.db import make_engine, unit_of_work
+from buyu.ledger import service as svc
+from buyu.ledger.batch import PaymentRequest, post_payments
+from buyu.ledger.eod import ledger_day
+from buyu.ledger.schedule import Method, build_schedule
+from buyu.ledger.schemas import PaymentIn
+from buyu.migrate import upgrade
 
 AS_OF = date(2026, 11, 27)
 SHAPES = 64
@@ -64,7 +65,7 @@ def database(kind: str) -> str:
     return url
 
 
-def shapes() -> list[dict[str, object]]:
+def shapes() -> list[dict[str, Any]]:
     """64 loan shapes: method, term, principal and disbursement date, with their schedules."""
     rng = random.Random(11)
     methods = list(Method)
@@ -95,7 +96,7 @@ def build_book(engine: Engine, n: int) -> float:
                       for s in shp])
         conn.execute(text("INSERT INTO bench_tpl VALUES (:k, :seq, :due, :pf, :p, :i)"),
                      [{"k": s["k"], "seq": r.seq, "due": r.due_date, "pf": r.due_date + timedelta(days=1),
-                       "p": r.principal, "i": r.interest} for s in shp for r in s["rows"]])  # type: ignore[attr-defined]
+                       "p": r.principal, "i": r.interest} for s in shp for r in s["rows"]])
         conn.execute(text("INSERT INTO borrowers (id, external_ref, name, phone, segment, region, language, timezone) "
                           "VALUES (1, 'BENCH', 'bench', '0', 'consumer', '', 'zh-CN', 'Asia/Shanghai')"))
         conn.execute(text("INSERT INTO products (id, code, name, annual_rate_micro, term_months, method, "
@@ -111,12 +112,14 @@ def build_book(engine: Engine, n: int) -> float:
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :n) "
             "SELECT i, 'BL' || i, 1, 1, 'CNY', s.principal, 144000, 216000, s.term, s.method, 0, 360, "
             "'penalty,interest,principal', 'instalment_first', 'reamortise', s.disbursed, 1, s.disbursed, 'active', "
-            "1, :prev, 0, 0, 'M0', 0, 0, 0 FROM n JOIN bench_shape s ON s.k = i % 64"), {"n": n, "prev": AS_OF - timedelta(days=1)})
+            "1, :prev, 0, 0, 'M0', 0, 0, 0 FROM n JOIN bench_shape s ON s.k = i % 64"),
+            {"n": n, "prev": AS_OF - timedelta(days=1)})
         paid = ("CASE WHEN ((l.id % 100003) * 7919) % 100 < 85 THEN s.due_count ELSE s.due_count - 1 - (l.id % 4) END")
         conn.execute(text(
             "INSERT INTO instalments (loan_id, schedule_version, seq, due_date, penalty_from, principal_fen, "
             "interest_fen, interest_booked_fen, penalty_fen, principal_paid_fen, interest_paid_fen, penalty_paid_fen, "
-            "principal_waived_fen, interest_waived_fen, penalty_waived_fen, principal_open_fen, valid_from, cleared_on) "
+            "principal_waived_fen, interest_waived_fen, penalty_waived_fen, principal_open_fen, valid_from, "
+            "cleared_on) "
             f"SELECT l.id, 1, t.seq, t.due_date, t.penalty_from, t.principal, t.interest, "
             f"CASE WHEN t.due_date < :d THEN t.interest ELSE 0 END, 0, "
             f"CASE WHEN t.seq <= {paid} THEN t.principal ELSE 0 END, "

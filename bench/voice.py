@@ -96,13 +96,15 @@ def utterances(*, heldout: bool) -> list[Utterance]:
     return out
 
 
-def channel(*, samples: np.ndarray, rate: int, snr_db: float, seed: int) -> np.ndarray:
-    """Pad with line silence, band-limit to the telephone band and add noise."""
+def channel(*, samples: np.ndarray, rate: int, snr_db: float | None, seed: int) -> np.ndarray:
+    """Pad with line silence, band-limit to the telephone band and add noise (``snr_db=None``: clean)."""
     padded = np.concatenate([silence(ms=300, rate=rate), samples, silence(ms=500, rate=rate)])
+    if snr_db is None:  # diagnostic: no band-limiting, no noise (still 8 kHz μ-law in recognize_wav)
+        return padded
     return add_noise(telephone_band(padded, rate=rate), snr_db=snr_db, seed=seed)
 
 
-def run(*, items: Sequence[Utterance], snr_db: float, workdir: Path) -> list[dict[str, Any]]:
+def run(*, items: Sequence[Utterance], snr_db: float | None, workdir: Path) -> list[dict[str, Any]]:
     """Synthesise, degrade and recognise each utterance; one result row each."""
     recognizer = recognizer_for(locale=LOCALE)
     rows = []
@@ -195,18 +197,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--set", choices=("heldout", "tuning", "both"), default="both")
     parser.add_argument("--snr", type=float, default=20.0, help="noise level in dB (default 20)")
+    parser.add_argument("--clean", action="store_true", help="diagnostic: skip band-limiting and noise")
     parser.add_argument("--limit", type=int, default=0, help="only the first N utterances of each set")
     parser.add_argument("--rows", type=Path, help="write every result row to this JSON file")
     args = parser.parse_args(argv)
     names = ("heldout", "tuning") if args.set == "both" else (args.set,)
-    report: dict[str, Any] = {"locale": LOCALE, "snr_db": args.snr, "sets": {}}
+    snr = None if args.clean else args.snr
+    report: dict[str, Any] = {
+        "locale": LOCALE,
+        "snr_db": snr,
+        "channel": "clean" if args.clean else "phone",
+        "sets": {},
+    }
     all_rows: dict[str, Any] = {}
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="buyu-bench-") as tmp:
         for name in names:
             items = utterances(heldout=name == "heldout")
             items = items[: args.limit] if args.limit else items
-            rows = run(items=items, snr_db=args.snr, workdir=Path(tmp))
+            rows = run(items=items, snr_db=snr, workdir=Path(tmp))
             report["sets"][name] = summarise(rows)
             all_rows[name] = rows
     report["wall_seconds"] = round(time.perf_counter() - started, 1)

@@ -83,7 +83,7 @@ def _borrower(rng: random.Random, n: int, segment: str) -> BorrowerIn:
         rng.choice(GIVEN) for _ in range(rng.randint(1, 2)))
     return BorrowerIn(
         external_ref=f"DEMO-B{n:07d}", name=name, phone=f"1{rng.randint(3, 9)}{rng.randint(0, 999_999_999):09d}",
-        segment=segment, region=region[0], language=region[1], timezone="Asia/Shanghai",  # type: ignore[arg-type]
+        segment=segment, region=region[0], language=region[1], timezone="Asia/Shanghai",
         birth_year=rng.randint(1962, 2003), id_last4=f"{rng.randint(0, 9999):04d}",
         income_band=rng.choice(["low", "mid", "high"]),
     )
@@ -155,7 +155,7 @@ def _try_pay(*, session: Session, planned: PlannedPayment) -> int:
         with session.begin_nested():
             svc.post_payment(session=session, loan_id=planned.loan_id, idempotency_key=(
                 f"demo:{planned.loan_id}:{planned.on}:{planned.kind}"), data=PaymentIn(
-                amount=Decimal(planned.amount).scaleb(-2), paid_on=planned.on, kind=planned.kind,  # type: ignore[arg-type]
+                amount=Decimal(planned.amount).scaleb(-2), paid_on=planned.on, kind=planned.kind,
                 channel="partner_platform"))
         return 0
     except BuyuError:

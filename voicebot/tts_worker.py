@@ -83,27 +83,21 @@ def wav_payload(path: str) -> bytes:
         return b""
 
 
-class Server:
-    """Serves requests, checking each result: pyttsx3's espeak driver sometimes writes an empty
-    file, or the previous utterance again (its completion callback races the next request)."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self._last: tuple[tuple[str, str, int, int], bytes] | None = None
-
-    def handle(self, request: dict[str, Any]) -> dict[str, Any]:
-        """Serve one request, retrying when the engine leaves no audio or stale audio."""
-        path = str(request["path"])
-        key = (str(request["text"]), str(request["voice"]), int(request["rate"]), int(request["pitch"]))
-        for attempt in range(1, ATTEMPTS + 1):
-            Path(path).unlink(missing_ok=True)
-            self.engine.save(text=key[0], voice=key[1], rate=key[2], pitch=key[3], path=path)
-            audio = wav_payload(path)
-            stale = self._last is not None and self._last[0] != key and self._last[1] == audio
-            if audio and not stale:
-                self._last = (key, audio)
-                return {"id": request["id"], "ok": True, "attempts": attempt}
-        return {"id": request["id"], "ok": False, "error": f"engine produced no fresh audio after {ATTEMPTS} attempts"}
+def handle(engine: Engine, request: dict[str, Any]) -> dict[str, Any]:
+    """Serve one request, retrying when the engine leaves no audio."""
+    path = str(request["path"])
+    for attempt in range(1, ATTEMPTS + 1):
+        Path(path).unlink(missing_ok=True)
+        engine.save(
+            text=str(request["text"]),
+            voice=str(request["voice"]),
+            rate=int(request["rate"]),
+            pitch=int(request["pitch"]),
+            path=path,
+        )
+        if wav_payload(path):
+            return {"id": request["id"], "ok": True, "attempts": attempt}
+    return {"id": request["id"], "ok": False, "error": f"engine produced no audio after {ATTEMPTS} attempts"}
 
 
 def load_engine(spec: str) -> Engine:
@@ -115,13 +109,12 @@ def load_engine(spec: str) -> Engine:
 
 def serve(engine: Engine, requests: TextIO, replies: TextIO) -> None:
     """Answer requests until stdin closes."""
-    server = Server(engine)
     for line in requests:
         if not line.strip():
             continue
         request = json.loads(line)
         try:
-            reply = server.handle(request)
+            reply = handle(engine, request)
         except Exception as exc:  # report, stay alive: the parent decides whether to restart
             reply = {"id": request.get("id"), "ok": False, "error": f"{type(exc).__name__}: {exc}"}
         replies.write(json.dumps(reply) + "\n")

@@ -11,6 +11,7 @@ from datetime import date
 from sqlalchemy import (
     BigInteger,
     Connection,
+    Date,
     String,
     and_,
     bindparam,
@@ -24,7 +25,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from buyu.db import days_between
 from buyu.ledger.journal import Account
@@ -68,7 +69,7 @@ def daily_penalty_sql() -> ColumnElement[int]:
 
 def recognise_interest(*, session: Session, through: date, loan_id: int | None = None) -> int:
     """Book interest receivable for every open instalment falling due on or before `through`."""
-    d = bindparam("d", through)
+    d: BindParameter[date] = bindparam("d", through, type_=Date)
     cond = and_(
         Inst.loan_id == Loan.id,
         Loan.status == "active",
@@ -100,7 +101,7 @@ def recognise_interest(*, session: Session, through: date, loan_id: int | None =
 
 def accrue_penalty(*, session: Session, day: date, loan_id: int | None = None) -> int:
     """Accrue one day's penalty (罚息) on open principal past grace, for loans not yet accrued on `day`."""
-    d = bindparam("d", day)
+    d: BindParameter[date] = bindparam("d", day, type_=Date)
     amount = daily_penalty_sql()
     cond = and_(
         Inst.loan_id == Loan.id,
@@ -138,7 +139,7 @@ def accrue_penalty(*, session: Session, day: date, loan_id: int | None = None) -
 
 def age_loans(*, session: Session, as_of: date, loan_id: int | None = None) -> None:
     """Set DPD, bucket and delinquent_since from the oldest open instalment due before `as_of`."""
-    d = bindparam("d", as_of)
+    d: BindParameter[date] = bindparam("d", as_of, type_=Date)
     overdue = and_(Inst.superseded_on.is_(None), Inst.cleared_on.is_(None), Inst.due_date < d)
     # A loan closed or settled owes nothing past due: its delinquency ends with it (a written-off one keeps ageing).
     _core(session).execute(

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from buyu.errors import Conflict, InvalidInput
 from buyu.ledger import accrual
+from buyu.ledger import service as svc
 from buyu.ledger.journal import Account
 from buyu.ledger.models import Borrower, Loan, Posting, Product
 from buyu.ledger.models import ScheduleLine as Line
@@ -45,6 +46,7 @@ class BoardingItem:
 def board_loans(*, session: Session, items: Sequence[BoardingItem], on: date) -> list[int]:
     """Board loans with their position as of the end of `on`; returns the new loan ids in order."""
     products = {p.code: p for p in session.scalars(select(Product))}
+    svc.require_day_open(session=session, on=on, what="boarding")
     _validate(session=session, items=items, products=products, on=on)
     borrowers = _borrowers(session=session, items=items)
     loans = [_loan(item, products[item.product_code], borrowers[item.borrower.external_ref], on) for item in items]
@@ -55,11 +57,12 @@ def board_loans(*, session: Session, items: Sequence[BoardingItem], on: date) ->
         rows = build_schedule(principal=loan.principal_fen, annual_rate_micro=loan.annual_rate_micro,
                               term_months=loan.term_months, method=Method(loan.method), start_date=loan.disbursed_on)
         per_loan.append([_line_row(loan, r, paid=r.seq <= item.paid_instalments, on=on) for r in rows])
-    session.execute(insert(Line), [row for rows in per_loan for row in rows])
+    # render_nulls: rows differ in which columns are NULL; without it the ORM splits the executemany per pattern.
+    session.execute(insert(Line).execution_options(render_nulls=True), [row for rows in per_loan for row in rows])
     ids = _line_ids(session=session, loan_ids=[loan.id for loan in loans])
     postings = [p for loan, rows in zip(loans, per_loan, strict=True)
                 for p in _postings(loan=loan, lines=rows, line_ids=ids, on=on)]
-    session.execute(insert(Posting), postings)
+    session.execute(insert(Posting).execution_options(render_nulls=True), postings)
     # Ageing is set-based over the book; on the boarding day it agrees with what tonight's step will set.
     accrual.age_loans(session=session, as_of=on)
     session.expire_all()

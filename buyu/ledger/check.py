@@ -34,10 +34,12 @@ class CheckResult:
 
 def journal_balances(*, session: Session) -> dict[tuple[int, str], int]:
     """Debit-positive balance of every (loan, account) in the journal."""
-    debits = select(Posting.loan_id, Posting.debit.label("account"), func.sum(Posting.amount_fen).label("amt")).group_by(
-        Posting.loan_id, Posting.debit)
-    credits = select(Posting.loan_id, Posting.credit.label("account"),
-                     (-func.sum(Posting.amount_fen)).label("amt")).group_by(Posting.loan_id, Posting.credit)
+    debits = select(
+        Posting.loan_id, Posting.debit.label("account"), func.sum(Posting.amount_fen).label("amt")
+    ).group_by(Posting.loan_id, Posting.debit)
+    credits = select(
+        Posting.loan_id, Posting.credit.label("account"), (-func.sum(Posting.amount_fen)).label("amt")
+    ).group_by(Posting.loan_id, Posting.credit)
     out: dict[tuple[int, str], int] = defaultdict(int)
     for loan_id, account, amount in session.execute(union_all(debits, credits)):
         out[(loan_id, account)] += int(amount)
@@ -51,15 +53,20 @@ def check_ledger(*, session: Session) -> CheckResult:
     penalty_open = Inst.penalty_fen - Inst.penalty_paid_fen - Inst.penalty_waived_fen
     interest_open = Inst.interest_booked_fen - Inst.interest_paid_fen - Inst.interest_waived_fen
     sub = (
-        select(Inst.loan_id, func.sum(Inst.principal_open_fen).label("p"), func.sum(interest_open).label("i"),
-               func.sum(penalty_open).label("pen"))
+        select(
+            Inst.loan_id,
+            func.sum(Inst.principal_open_fen).label("p"),
+            func.sum(interest_open).label("i"),
+            func.sum(penalty_open).label("pen"),
+        )
         .where(Inst.superseded_on.is_(None))
         .group_by(Inst.loan_id)
         .subquery()
     )
     rows = session.execute(
-        select(Loan.id, Loan.credit_fen, Loan.recovered_fen, Loan.written_off_fen, sub.c.p, sub.c.i, sub.c.pen)
-        .outerjoin(sub, sub.c.loan_id == Loan.id)
+        select(
+            Loan.id, Loan.credit_fen, Loan.recovered_fen, Loan.written_off_fen, sub.c.p, sub.c.i, sub.c.pen
+        ).outerjoin(sub, sub.c.loan_id == Loan.id)
     )
     for loan_id, credit, recovered, written_off, p, i, pen in rows:
         result.loans_checked += 1
@@ -109,10 +116,10 @@ def _payment_cash(*, session: Session, result: CheckResult) -> None:
     )
     rows = session.execute(
         select(Payment.id, Payment.loan_id, Payment.status, Payment.amount_fen, cash.c.net).outerjoin(
-            cash, cash.c.payment_id == Payment.id)
+            cash, cash.c.payment_id == Payment.id
+        )
     )
     for pid, loan_id, status, amount, net in rows:
         want = int(amount) if status == "posted" else 0
         if int(net or 0) != want:
-            result.add(loan_id=loan_id, payment_id=pid, rule="payment cash legs", journal=int(net or 0),
-                       subledger=want)
+            result.add(loan_id=loan_id, payment_id=pid, rule="payment cash legs", journal=int(net or 0), subledger=want)

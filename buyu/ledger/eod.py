@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from datetime import date
 
-from sqlalchemy import bindparam, case, func, insert, literal, select
+from sqlalchemy import Date, bindparam, case, func, insert, literal, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import BindParameter
 
 from buyu.ledger import accrual
 from buyu.ledger.models import DelinquencySnapshot, Loan, Posting
@@ -64,7 +65,7 @@ def _apply_credits(*, session: Session, day: date) -> int:
 
 def snapshot(*, session: Session, day: date) -> int:
     """Record each delinquent loan's position on `day` (replayable history for models and reports)."""
-    d = bindparam("d", day)
+    d: BindParameter[date] = bindparam("d", day, type_=Date)
     past = Inst.due_date < d
     penalty_open = Inst.penalty_fen - Inst.penalty_paid_fen - Inst.penalty_waived_fen
     interest_open = Inst.interest_booked_fen - Inst.interest_paid_fen - Inst.interest_waived_fen
@@ -93,7 +94,7 @@ def snapshot(*, session: Session, day: date) -> int:
         "penalty_fen",
         "outstanding_fen",
     ]
-    result = session.execute(
+    result = session.connection().execute(
         insert(DelinquencySnapshot).from_select(cols, rows).execution_options(preserve_rowcount=True)
     )
     return int(result.rowcount or 0)

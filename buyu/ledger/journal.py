@@ -70,7 +70,7 @@ def post_entry(
         }
         for n, leg in enumerate(leg for leg in legs if leg.amount != 0)
     ]
-    if any(r["amount_fen"] < 0 for r in rows):
+    if any(leg.amount < 0 for leg in legs):
         raise ValueError(f"negative posting amount in {txn}")
     if rows:
         session.execute(insert(Posting), rows)

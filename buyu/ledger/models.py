@@ -235,7 +235,8 @@ class Posting(Base):
     __table_args__ = (
         UniqueConstraint("txn", "leg", name="uq_journal_txn_leg"),
         CheckConstraint("amount_fen > 0", name="ck_journal_amount"),
-        # SQLite would silently store a fraction of a fen; the database refuses it as PostgreSQL does.
+        # SQLite would silently store a fraction of a fen as REAL; the CHECK refuses it (PostgreSQL's BIGINT
+        # cannot hold one at all; every amount reaches the journal as a Python int already).
         CheckConstraint("amount_fen = CAST(amount_fen AS BIGINT)", name="ck_journal_whole_fen"),
         CheckConstraint("debit <> credit", name="ck_journal_accounts"),
         Index("ix_journal_loan", "loan_id", "booking_date"),

@@ -107,6 +107,7 @@ def originate_loan(*, session: Session, data: LoanIn) -> Loan:
         raise InvalidInput("principal exceeds the 10,000,000.00 ceiling", code="amount_too_large")
     if session.scalar(select(Loan.id).where(Loan.external_ref == data.external_ref)) is not None:
         raise Conflict(f"loan {data.external_ref} already exists", code="loan_exists")
+    require_day_open(session=session, on=data.disbursed_on, what="disbursement")
     rate = product.annual_rate_micro
     if data.annual_rate is not None:
         rate = rate_to_micro(data.annual_rate, field="annual_rate", low=ANNUAL_RATE_RANGE[0],
@@ -749,6 +750,14 @@ def _backvalue_penalty(*, session: Session, loan: Loan, restored: dict[int, int]
 
 
 # --------------------------------------------------------------------------- shared with batch posting
+
+
+def require_day_open(*, session: Session, on: date, what: str) -> None:
+    """Refuse a new loan dated into a night that has already run: that night would never accrue it."""
+    last_night = session.scalar(select(func.max(EodRun.as_of)).where(EodRun.status == "done"))
+    if last_night is not None and on <= last_night:
+        raise Conflict(f"{what} date {on} is in a closed business day (last night run: {last_night})",
+                       code="business_day_closed", details={"last_night": last_night.isoformat()})
 
 
 def request_hash(body: dict[str, object]) -> str:

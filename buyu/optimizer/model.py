@@ -1,10 +1,14 @@
 """From the flattened problem to the arrays the solver stages share.
 
-Three reductions happen here, each exact or explicitly reported:
+Four reductions happen here, each exact or explicitly reported:
 - continuity: the incumbent's options get a bonus equal to the threshold, so switching away wins
   only when it gains more than the threshold (the standard equivalent of "stay unless the gain
   exceeds T" inside one objective);
-- options worth <= 0 are dropped: no_action (0, no resources) is always at least as good;
+- options worth <= 0 are dropped: no_action (0, no resources) is at least as good. This is a
+  rule, not only an observation: with a workload band, a worthless call given to an idle
+  collector could raise the team mean and let a busier one do more; we never plan such padding,
+  and the bound is for the problem under this rule;
+- options that need more of a resource than its whole capacity are dropped (they never fit);
 - top-k: per account only the options of its k best collectors are kept (the incumbent always).
   This one is a heuristic; the bound is still computed over every option, so the reported gap
   includes whatever pruning cost.
@@ -19,7 +23,7 @@ import numpy as np
 
 from buyu.optimizer.index import BoolArray, FloatArray, Index, IntArray
 
-ACTIVE, NOT_POSITIVE, PRUNED = 0, 1, 2
+ACTIVE, NOT_POSITIVE, PRUNED, TOO_BIG = 0, 1, 2, 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +60,7 @@ class Model:
     index: Index
     bonus: int
     adjusted: IntArray  # per index option: value + continuity bonus
-    state: IntArray  # per index option: ACTIVE, NOT_POSITIVE or PRUNED
+    state: IntArray  # per index option: ACTIVE, NOT_POSITIVE, PRUNED or TOO_BIG
     opt: IntArray  # per active option: index option number
     acc: IntArray  # per active option: account
     val: IntArray  # per active option: adjusted value
@@ -87,6 +91,9 @@ def build_model(*, index: Index, bonus: int, band: float | None, top_k: int) -> 
     """Apply the continuity bonus and pruning, and derive the workload band rows."""
     adjusted = index.opt_value + np.where(index.opt_incumbent, bonus, 0)
     state = np.where(adjusted > 0, ACTIVE, NOT_POSITIVE).astype(np.int64)
+    too_big = np.zeros(index.n_options, dtype=np.bool_)
+    too_big[index.use_option[index.use_amount > index.capacity[index.use_resource]]] = True
+    state[(state == ACTIVE) & too_big] = TOO_BIG
     state[_outside_top_k(index=index, adjusted=adjusted, positive=state == ACTIVE, k=top_k)] = PRUNED
     opt = np.flatnonzero(state == ACTIVE)
     renumber = np.full(index.n_options, -1, dtype=np.int64)
@@ -141,7 +148,7 @@ def _balance(*, index: Index, band: float | None, positive: BoolArray) -> Balanc
     team = np.where(balanced, index.team, -1)
     minutes = np.bincount(team[balanced], weights=index.capacity[balanced], minlength=len(index.team_names))
     team_minutes = minutes.astype(np.int64)
-    exact = Fraction(band)
+    exact = Fraction(band).limit_denominator(10**9)  # 0.1 means 1/10, not the binary float
     beta = np.zeros(index.n_resources)
     beta[balanced] = float(1 + exact) * index.capacity[balanced] / team_minutes[team[balanced]]
     return Balance(band=exact, balanced=balanced, team=team, team_minutes=team_minutes, beta=beta)

@@ -184,9 +184,10 @@ def knapsack(*, group: IntArray, weight: IntArray, value: FloatArray, capacity: 
     big = cap > DP_MAX_CAPACITY
     picked = [_greedy_groups(order=order[useful & big], group=g[useful & big], weight=weight, capacity=capacity)]
     small = order[useful & ~big]
-    groups = np.unique(group[small])
+    groups, counts = np.unique(group[small], return_counts=True)
+    groups = groups[np.argsort(counts, kind="stable")]  # batches of similar item counts pad little
     width = int(capacity[groups].max()) + 1 if len(groups) else 1
-    per_batch = max(1, DP_BATCH_CELLS // (width * min(DP_MAX_ITEMS, int(size.max()))))
+    per_batch = max(1, DP_BATCH_CELLS // (width * int(counts.max(initial=1))))
     for lo in range(0, len(groups), per_batch):
         batch = small[np.isin(group[small], groups[lo : lo + per_batch])]
         picked.append(_dp_batch(items=batch, group=group, weight=weight, value=value, capacity=capacity))

@@ -226,10 +226,12 @@ class Problem:
 
     balance_band: None disables workload balancing; b >= 0 caps each collector's utilisation
         (minutes assigned / minutes available) at (1 + b) × the capacity-weighted mean
-        utilisation of its team. Only an upper cap: a hard lower bound can make a day infeasible
-        (a collector with no eligible accounts could never reach it), so under-loading is
-        reported (`Result.usage`) rather than forbidden. Collectors with no eligible option
-        today are left out of their team's mean, which would otherwise be dragged down.
+        utilisation of its team:  load_c <= (1 + b) * minutes_c * team_load / team_minutes.
+        Linear (the mean is a sum), always satisfiable (all-idle satisfies it). Only an upper
+        cap: a hard lower bound can make a day infeasible (a collector with no eligible accounts
+        could never reach it), so under-loading is visible in `Result.usage` rather than
+        forbidden. Collectors with no option worth doing today are left out of their team's
+        mean, which they would otherwise drag down; b is read as a decimal (0.1 is 1/10).
     continuity_threshold: fen; an account stays with its incumbent collector unless switching
         gains more than this. Implemented as a bonus of the threshold on the incumbent's options.
     """

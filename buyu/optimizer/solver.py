@@ -35,7 +35,7 @@ SMALL_PROBLEM = 3000
 CORE_SHARE = 0.015
 CORE_MIN = 500
 #: share of the time limit the dual may use
-DUAL_SHARE = 0.4
+DUAL_SHARE = 0.35
 
 
 def solve(problem: Problem, *, time_limit: float = 10.0, gap_limit: float = 0.001, top_k: int = 5) -> Result:

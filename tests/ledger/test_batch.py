@@ -72,3 +72,24 @@ def test_a_bad_request_in_a_batch_writes_nothing_for_it(session: Session) -> Non
     cash = session.scalars(select(Posting.amount_fen).where(Posting.loan_id == loan.id, Posting.debit == "cash")).all()
     assert sum(cash) == 35000
     assert check_ledger(session=session).ok
+
+
+def test_no_loan_is_disbursed_into_a_night_that_already_ran(fresh_engine) -> None:
+    """After the night of 2026-02-01 has run, a loan disbursed on or before it is refused; the next day is fine."""
+    import pytest
+
+    from buyu.db import unit_of_work
+    from buyu.errors import Conflict
+    from buyu.pipeline.eod import run_eod
+
+    with unit_of_work(fresh_engine) as s:
+        product = make_product(s)
+        code = product.code
+        make_loan(s, product=product, disbursed_on=date(2026, 1, 15))
+    run_eod(engine=fresh_engine, as_of=date(2026, 2, 1))
+    with unit_of_work(fresh_engine) as s:
+        product = svc.get_product(session=s, code=code)
+        with pytest.raises(Conflict) as err:
+            make_loan(s, product=product, disbursed_on=date(2026, 2, 1))
+        assert err.value.code == "business_day_closed"
+        make_loan(s, product=product, disbursed_on=date(2026, 2, 2))

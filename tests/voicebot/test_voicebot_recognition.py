@@ -32,7 +32,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("state", "said", "intent", "slots"), CASES)
+@pytest.mark.parametrize(
+    ("state", "said", "intent", "slots"), CASES, ids=[f"{c[0]}-{c[2]}-{i}" for i, c in enumerate(CASES)]
+)
 def test_korean_utterances_are_understood(
     speak: Callable[[str], Path], ko_recognizer: VoskRecognizer, state: str, said: str, intent: str, slots: dict
 ) -> None:
@@ -93,3 +95,17 @@ def test_dtmf_only_locale_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.M
     with pytest.raises(ModelError) as caught:
         recognize_wav(wav, state="verify", locale="zh-CN", as_of=AS_OF)
     assert caught.value.code == "dtmf_only" and "BUYU_VOSK_MODEL_ZH_CN" in caught.value.message
+
+
+def test_one_model_serves_concurrent_calls(speak: Callable[[str], Path], ko_recognizer: VoskRecognizer) -> None:
+    """Two calls recognising at once on the shared model get the same answers as one after the other."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    wavs = [(speak("연락 하지 마세요"), "verify"), (speak("모레 입금 할게요"), "negotiate")] * 2
+
+    def hear(item: tuple[Path, str]) -> str:
+        return str(recognize_wav(item[0], state=item[1], locale="ko-KR", as_of=AS_OF, recognizer=ko_recognizer)["text"])
+
+    sequential = [hear(item) for item in wavs]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        assert list(pool.map(hear, wavs)) == sequential
