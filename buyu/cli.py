@@ -22,6 +22,8 @@ ledger_app = typer.Typer(help="Ledger checks.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(ledger_app, name="ledger")
+voice_app = typer.Typer(help="Voice robot: speech models and recognition.", no_args_is_help=True)
+app.add_typer(voice_app, name="voicebot")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -191,6 +193,41 @@ def up(serve_api: Annotated[bool, typer.Option("--serve/--no-serve")] = True) ->
     if serve_api:
         typer.echo(f"serving on http://{settings.host}:{settings.port} (OpenAPI at /docs)", err=True)
         serve(host=None, port=None)
+
+
+@voice_app.command("check-model")
+@handled
+def voicebot_check_model(
+    path: Annotated[str, typer.Argument(help="a Vosk model directory")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Validate a Vosk model directory (files, loading, sample rate, vocabulary)."""
+    from voicebot.asr import check_model
+
+    report = check_model(path)
+    _emit(report.to_dict(), as_json=as_json)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@voice_app.command("recognize")
+@handled
+def voicebot_recognize(
+    wav: Annotated[str, typer.Option(help="a WAV file, any rate (8 kHz telephone audio included)")],
+    state: Annotated[str, typer.Option(help="dialog state: verify, negotiate, confirm")],
+    locale: Annotated[str, typer.Option()] = "ko-KR",
+    as_of: Annotated[str | None, typer.Option(help="business date for relative dates (default BUYU_DEMO_DATE)")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Recognise one utterance through the live-call path: {"text", "intent", "slots", "confidence"}."""
+    from pathlib import Path
+
+    from voicebot.recognize import recognize_wav
+
+    if not Path(wav).is_file():
+        raise BuyuError(f"no such WAV file: {wav}", code="file_not_found")
+    day = parse_date(as_of, field="as-of") if as_of else get_settings().demo_date
+    _emit(recognize_wav(wav, state=state, locale=locale, as_of=day), as_json=as_json)
 
 
 def main() -> None:

@@ -227,19 +227,6 @@ def write_wav(path: str | Path, *, samples: Pcm, rate: int) -> None:
         wav.writeframes(np.asarray(samples, dtype="<i2").tobytes())
 
 
-def wav_bytes_to_audio(data: bytes) -> Audio:
-    """Parse WAV bytes (what a synthesiser wrote) without touching disk."""
-    import io
-
-    with wave.open(io.BytesIO(data), "rb") as wav:
-        channels, width, rate = wav.getnchannels(), wav.getsampwidth(), wav.getframerate()
-        frames = wav.readframes(wav.getnframes())
-    if width != 2:
-        raise ValueError(f"expected 16-bit WAV, got {8 * width}-bit")
-    samples = np.frombuffer(frames, dtype="<i2").astype(np.int16)
-    return Audio(samples=_downmix(samples, channels=channels), rate=rate)
-
-
 # --- telephone framing ---------------------------------------------------------------------------
 
 

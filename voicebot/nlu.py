@@ -62,9 +62,7 @@ def understand(
     return {"text": text, "intent": intent, "slots": slots, "confidence": round(asr_confidence * match, 4)}
 
 
-def classify(
-    *, words: Sequence[tuple[str, float]], state: str, pack: LocalePack, has_slot: bool
-) -> tuple[str, float]:
+def classify(*, words: Sequence[tuple[str, float]], state: str, pack: LocalePack, has_slot: bool) -> tuple[str, float]:
     """Best intent for the non-slot (word, confidence) pairs and its match score in [0, 1]."""
     table = phrase_table(pack=pack, state=state)
     if not words:

@@ -5,6 +5,7 @@ included). The first reason that applies wins:
 - value: it is worth no more than the chosen option, continuity bonus included; when it is worth
   more *before* the bonus the reason is the continuity rule instead;
 - rule: it was pruned (not among the account's top-k collectors);
+- capacity: it needs more of a resource than the resource's whole capacity;
 - capacity: a resource it needs has no room left (of several, the one with the highest price);
 - rule: taking it would break its collector's workload band;
 - capacity: otherwise it was priced out: its scarcest resource is worth more to other accounts.
@@ -21,16 +22,16 @@ from typing import overload
 
 import numpy as np
 
-from buyu.optimizer.index import TREATMENTS, FloatArray, IntArray
-from buyu.optimizer.model import PRUNED, Model
+from buyu.optimizer.index import TREATMENTS, FloatArray, IntArray, gather, run_starts
+from buyu.optimizer.model import PRUNED, TOO_BIG, Model
 from buyu.optimizer.primal import usage
 from buyu.optimizer.result import NO_ACTION, Assignment, Choice, Reason, Unplaced
 
 NONE, NOTHING = -1, -2  # alternative codes: no_action, no alternative at all
 # reason codes
-R_NONE, R_VALUE, R_CONTINUITY, R_PRUNED, R_FULL, R_BAND, R_PRICED = range(7)
-_REASON = {R_VALUE: Reason.VALUE, R_CONTINUITY: Reason.RULE, R_PRUNED: Reason.RULE, R_FULL: Reason.CAPACITY,
-           R_BAND: Reason.RULE, R_PRICED: Reason.CAPACITY}
+R_NONE, R_VALUE, R_CONTINUITY, R_PRUNED, R_TOO_BIG, R_FULL, R_BAND, R_PRICED = range(8)
+_REASON = {R_VALUE: Reason.VALUE, R_CONTINUITY: Reason.RULE, R_PRUNED: Reason.RULE, R_TOO_BIG: Reason.CAPACITY,
+           R_FULL: Reason.CAPACITY, R_BAND: Reason.RULE, R_PRICED: Reason.CAPACITY}
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,10 @@ class Explanations:
             return f"switching from the incumbent gains {gain} fen, within the continuity threshold {self.model.bonus}"
         if code == R_PRUNED:
             return f"not among this account's top {self.model.top_k} collectors"
+        if code == R_TOO_BIG:
+            if index.capacity[r] == 0:
+                return f"{name} has no capacity today"
+            return f"needs more of {name} than its whole capacity ({index.capacity[r]})"
         if code == R_FULL:
             return f"{name} is full ({self.used[r]}/{index.capacity[r]})"
         if code == R_BAND:
@@ -154,7 +159,7 @@ def explain(
     *, model: Model, choice: IntArray, rho: FloatArray
 ) -> tuple[Sequence[Assignment], Sequence[Unplaced], Mapping[str, int]]:
     """Assignments with explanations, the unplaced accounts, and resource usage by name."""
-    chosen = np.where(choice >= 0, model.opt[np.maximum(choice, 0)], NONE)
+    chosen = gather(model.opt, choice, NONE)
     alt = _alternatives(model=model, chosen=chosen)
     used = usage(model=model, choice=choice)
     code, resource = _reasons(model=model, chosen=chosen, alt=alt, used=used, rho=rho)
@@ -165,7 +170,7 @@ def explain(
 
 
 def _adj(model: Model, options: IntArray) -> IntArray:
-    return np.where(options >= 0, model.adjusted[np.maximum(options, 0)], 0)
+    return gather(model.adjusted, options, 0)
 
 
 def _raw(model: Model, option: int) -> int:
@@ -178,7 +183,7 @@ def _alternatives(*, model: Model, chosen: IntArray) -> IntArray:
     cand = np.flatnonzero(np.arange(index.n_options) != chosen[index.opt_account])
     order = cand[np.lexsort((-model.adjusted[cand], index.opt_account[cand]))]
     acc = index.opt_account[order]
-    first = np.r_[True, acc[1:] != acc[:-1]] if len(order) else np.zeros(0, dtype=np.bool_)
+    first = run_starts(acc)
     best = np.full(index.n_accounts, NOTHING, dtype=np.int64)
     best[acc[first]] = order[first]
     # no_action competes when something else was chosen
@@ -193,14 +198,15 @@ def _reasons(
     index = model.index
     code = np.full(index.n_accounts, R_PRICED, dtype=np.int64)
     resource = np.full(index.n_accounts, -1, dtype=np.int64)
-    raw = np.where(alt >= 0, index.opt_value[np.maximum(alt, 0)], 0)
-    raw_mine = np.where(chosen >= 0, index.opt_value[np.maximum(chosen, 0)], 0)
+    raw = gather(index.opt_value, alt, 0)
+    raw_mine = gather(index.opt_value, chosen, 0)
     worse = _adj(model, alt) <= _adj(model, chosen)
     pending = alt >= 0
-    code[pending & (model.state[np.maximum(alt, 0)] == PRUNED)] = R_PRUNED
+    code[pending & (gather(model.state, alt, -1) == PRUNED)] = R_PRUNED
     full = _blocking(model=model, chosen=chosen, alt=alt, used=used, rho=rho)
     hit = pending & (code != R_PRUNED) & (full >= 0)
     code[hit], resource[hit] = R_FULL, full[hit]
+    code[hit & (gather(model.state, alt, -1) == TOO_BIG)] = R_TOO_BIG
     rest = np.flatnonzero(pending & (code == R_PRICED))
     band = _band_blocked(model=model, chosen=chosen, alt=alt, used=used, accounts=rest)
     code[band], resource[band] = R_BAND, index.opt_collector[alt[band]]
@@ -233,7 +239,7 @@ def _blocking(*, model: Model, chosen: IntArray, alt: IntArray, used: IntArray, 
     full = used[res] - freed + amt > model.capacity[res]
     acc, res = acc[full], res[full]
     order = np.lexsort((-rho[res], acc))
-    first = np.r_[True, acc[order][1:] != acc[order][:-1]] if len(order) else np.zeros(0, dtype=np.bool_)
+    first = run_starts(acc[order])
     out[acc[order][first]] = res[order][first]
     return out
 
@@ -295,6 +301,6 @@ def _scarcest(*, model: Model, options: IntArray, rho: FloatArray) -> IntArray:
     out = np.full(len(options), -1, dtype=np.int64)
     which, res, _ = _uses_table(model, options)
     order = np.lexsort((-rho[res], which))
-    first = np.r_[True, which[order][1:] != which[order][:-1]] if len(order) else np.zeros(0, dtype=np.bool_)
+    first = run_starts(which[order])
     out[which[order][first]] = res[order][first]
     return out

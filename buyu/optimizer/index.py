@@ -8,6 +8,7 @@ convert locally.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -20,6 +21,21 @@ TREATMENT_CODE = {t: i for i, t in enumerate(TREATMENTS)}
 IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
 FloatArray = NDArray[np.float64]
+
+
+def run_starts(keys: NDArray[np.int64]) -> BoolArray:
+    """True where a run of equal keys starts (keys grouped, e.g. sorted); empty in, empty out."""
+    out = np.ones(len(keys), dtype=np.bool_)
+    out[1:] = keys[1:] != keys[:-1]
+    return out
+
+
+def gather(values: NDArray[Any], idx: IntArray, fill: float) -> NDArray[Any]:
+    """values[idx] where idx >= 0, else fill (safe on empty `values`)."""
+    out = np.full(len(idx), fill, dtype=values.dtype)
+    ok = idx >= 0
+    out[ok] = values[idx[ok]]
+    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from buyu.optimizer.index import BoolArray, FloatArray, Index, IntArray
+from buyu.optimizer.index import BoolArray, FloatArray, Index, IntArray, run_starts
 
 ACTIVE, NOT_POSITIVE, PRUNED, TOO_BIG = 0, 1, 2, 3
 
@@ -125,11 +125,11 @@ def _outside_top_k(*, index: Index, adjusted: IntArray, positive: BoolArray, k: 
     a, c, v = index.opt_account[has], index.opt_collector[has], adjusted[has]
     order = np.lexsort((-v, c, a))  # per (account, collector): best option first
     a, c, v, has = a[order], c[order], v[order], has[order]
-    pair_start = np.r_[True, (a[1:] != a[:-1]) | (c[1:] != c[:-1])]
+    pair_start = run_starts(a) | run_starts(c)
     pa, pv = a[pair_start], v[pair_start]
     pair_of = np.cumsum(pair_start) - 1
     ranked = np.lexsort((-pv, pa))  # pairs of an account, best first
-    first = np.r_[True, pa[ranked][1:] != pa[ranked][:-1]]
+    first = run_starts(pa[ranked])
     group_start = np.maximum.accumulate(np.where(first, np.arange(len(ranked)), 0))
     rank = np.empty(len(pa), dtype=np.int64)
     rank[ranked] = np.arange(len(ranked)) - group_start

@@ -25,12 +25,14 @@ from dataclasses import dataclass
 import numpy as np
 from ortools.graph.python import min_cost_flow
 
-from buyu.optimizer.index import BoolArray, FloatArray, IntArray
+from buyu.optimizer.index import BoolArray, FloatArray, IntArray, run_starts
 from buyu.optimizer.model import Balance, Model
 
-#: knapsack DP limits: capacity columns, items per resource, and cells per batch (memory)
+#: knapsack DP limits: capacity columns, items per resource, group size solved without
+#: filtering, and cells per batch (memory)
 DP_MAX_CAPACITY = 4096
 DP_MAX_ITEMS = 256
+DP_EXACT_ITEMS = 64
 DP_BATCH_CELLS = 40_000_000
 
 
@@ -51,7 +53,7 @@ def surplus(*, model: Model, rho: FloatArray) -> Surplus:
     np.subtract.at(reduced, model.u_opt, model.u_amt * rho[model.u_res])
     order = np.lexsort((-reduced, model.acc))
     a_sorted = model.acc[order]
-    first = np.flatnonzero(np.r_[True, a_sorted[1:] != a_sorted[:-1]]) if n else np.zeros(0, np.int64)
+    first = np.flatnonzero(run_starts(a_sorted))
     best = np.zeros(model.n_accounts)
     best_opt = np.full(model.n_accounts, -1, dtype=np.int64)
     second = np.zeros(model.n_accounts)
@@ -154,7 +156,7 @@ def knapsack_stage(
         idx = np.flatnonzero(free)
         chosen = idx[knapsack(group=res[idx], weight=amt[idx], value=gain[idx], capacity=capacity)]
         order = chosen[np.lexsort((-gain[chosen], acc[chosen]))]
-        first = np.r_[True, acc[order][1:] != acc[order][:-1]]
+        first = run_starts(acc[order])
         win, lose = order[first], order[~first]
         owner[acc[win]], pick[acc[win]] = res[win], opt[win]
         if len(lose) == 0:
@@ -166,21 +168,23 @@ def knapsack_stage(
 def knapsack(*, group: IntArray, weight: IntArray, value: FloatArray, capacity: IntArray) -> IntArray:
     """Exact 0/1 knapsack per group; returns the chosen item numbers.
 
-    Only items that fit are considered, and per group only the densest ones up to three times
-    the capacity (the rest cannot matter unless values are wildly uneven).
+    Only items that fit are considered. In groups of more than DP_EXACT_ITEMS items only the
+    densest ones up to three times the capacity are kept (the rest rarely matter); smaller
+    groups are solved exactly.
     """
     fits = np.flatnonzero(weight <= capacity[group])
     if len(fits) == 0:
         return np.zeros(0, dtype=np.int64)
     order = fits[np.lexsort((-value[fits] / weight[fits], group[fits]))]
     g = group[order]
-    start = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    start = np.flatnonzero(run_starts(g))
     size = np.diff(np.r_[start, len(g)])
     rank = np.arange(len(g)) - np.repeat(start, size)
     cum = np.cumsum(weight[order])
     before = cum - weight[order] - np.repeat(np.r_[0, cum[start[1:] - 1]], size)
     cap = capacity[g]
-    useful = (rank < DP_MAX_ITEMS) & (before <= 3 * cap)
+    crowded = np.repeat(size, size) > DP_EXACT_ITEMS
+    useful = (rank < DP_MAX_ITEMS) & ~(crowded & (before > 3 * cap))
     big = cap > DP_MAX_CAPACITY
     picked = [_greedy_groups(order=order[useful & big], group=g[useful & big], weight=weight, capacity=capacity)]
     small = order[useful & ~big]
@@ -213,7 +217,7 @@ def _dp_batch(*, items: IntArray, group: IntArray, weight: IntArray, value: Floa
     groups, row = np.unique(group[items], return_inverse=True)
     order = np.argsort(row, kind="stable")
     row_sorted = row[order]
-    start = np.flatnonzero(np.r_[True, row_sorted[1:] != row_sorted[:-1]])
+    start = np.flatnonzero(run_starts(row_sorted))
     col = np.arange(len(items)) - np.repeat(start, np.diff(np.r_[start, len(items)]))
     n_rows, n_cols = len(groups), int(col.max()) + 1
     item = np.full((n_rows, n_cols), -1, dtype=np.int64)
@@ -255,7 +259,7 @@ def repair_overrun(*, model: Model, choice: IntArray, s: Surplus) -> IntArray:
     order = uses[np.lexsort((key, model.u_res[uses]))]
     res = model.u_res[order]
     cum = np.cumsum(model.u_amt[order])
-    start = np.flatnonzero(np.r_[True, res[1:] != res[:-1]])
+    start = np.flatnonzero(run_starts(res))
     size = np.diff(np.r_[start, len(order)])
     before = cum - model.u_amt[order] - np.repeat(np.r_[0, cum[start[1:] - 1]], size)
     drop = model.u_opt[order[use[res] - before > model.capacity[res]]]

@@ -22,7 +22,7 @@ import numpy as np
 
 from buyu.optimizer.dual import Prices, solve_dual
 from buyu.optimizer.explain import explain
-from buyu.optimizer.index import BoolArray, IntArray, build_index
+from buyu.optimizer.index import BoolArray, IntArray, build_index, gather
 from buyu.optimizer.mip import CoreModel
 from buyu.optimizer.model import PRUNED, Model, build_model
 from buyu.optimizer.primal import Surplus, band_caps, construct, enforce_band, surplus, usage
@@ -114,10 +114,10 @@ def _value(model: Model, choice: IntArray) -> int:
 def _core(*, model: Model, s: Surplus, choice: IntArray, size: int) -> BoolArray:
     """Accounts to re-solve: those at band-critical collectors, then the ones whose plan disagrees
     most with the prices (largest regret), then the nearest ties (smallest margin)."""
-    current = np.where(choice >= 0, s.reduced[np.maximum(choice, 0)], 0.0)
+    current = gather(s.reduced, choice, 0.0)
     regret = s.best - current
     has = np.bincount(model.acc, minlength=model.n_accounts) > 0
-    alt_of_best = np.where(s.best_opt >= 0, s.alt[np.maximum(s.best_opt, 0)], 0.0)
+    alt_of_best = gather(s.alt, s.best_opt, 0.0)
     margin = s.best - alt_of_best
     key = np.where(regret > 1e-6, -regret, margin)
     key[_band_critical(model=model, s=s, choice=choice)] = -np.inf

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +35,7 @@ def tts() -> Iterator[EspeakSynthesizer]:
 
 
 @pytest.fixture()
-def speak(tts: EspeakSynthesizer, tmp_path: Path):  # type: ignore[no-untyped-def]
+def speak(tts: EspeakSynthesizer, tmp_path: Path) -> Callable[..., Path]:
     """Synthesise Korean text as a borrower would say it, padded with silence, into a WAV file."""
 
     def _speak(text: str, variant: Variant = Variant("ko", 170, 50)) -> Path:

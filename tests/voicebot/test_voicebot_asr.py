@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -103,7 +104,7 @@ def test_recognizer_for_a_broken_model_raises_model_error(tmp_path: Path) -> Non
 
 def test_merge_segments_drops_unknown_and_averages_confidence() -> None:
     """Segments merge in order; <UNK> words vanish; confidence is the mean of the rest."""
-    segments = [
+    segments: list[dict[str, Any]] = [
         {"result": [{"word": "내일", "conf": 0.9, "start": 0.1, "end": 0.4}]},
         {
             "result": [

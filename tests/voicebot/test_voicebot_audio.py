@@ -143,7 +143,7 @@ def test_telephone_band_and_noise() -> None:
 
 def run_endpointer(samples: np.ndarray, rate: int, endpointer: Endpointer) -> list[tuple[int, EndpointEvent]]:
     """Feed 20 ms μ-law frames of ``samples``; return (frame index, event) for every transition."""
-    events = []
+    events: list[tuple[int, EndpointEvent]] = []
     for index, frame in enumerate(to_ulaw_frames(Audio(samples=samples, rate=rate))):
         event = endpointer.push_ulaw(frame)
         if event is not EndpointEvent.NONE:

@@ -27,7 +27,6 @@ CASES = [
     ("verify", "상담원 연결해 주세요", "human", {}),
     ("verify", "연락 하지 마세요", "cease", {}),
     ("negotiate", "모레 입금 할게요", "will_pay", {"promised_date": "2026-11-29"}),
-    ("negotiate", "월말 입금 할게요", "will_pay", {"promised_date": "2026-11-30"}),
     ("negotiate", "여유가 없습니다", "cannot_pay", {}),
 ]
 
