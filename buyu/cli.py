@@ -155,6 +155,86 @@ def ledger_check(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
 
 
 @app.command()
+@handled
+def simulate(
+    scenario: Annotated[str, typer.Option(help="scenario YAML file (see scenarios/README.md)", metavar="FILE")],
+    policy: Annotated[str | None, typer.Option(help="policy to run: random, champion or oracle")] = None,
+    compare: Annotated[str | None, typer.Option(help="policies to compare over seeds, e.g. champion,oracle,random",
+                                                 metavar="A,B,…")] = None,
+    seeds: Annotated[int, typer.Option(min=1, max=100, help="seeds per policy with --compare")] = 5,
+    days: Annotated[int | None, typer.Option(min=1, max=3650, help="days to simulate (default: the scenario's)")] = None,
+    seed: Annotated[int | None, typer.Option(min=0, help="seed (default: the scenario's; with --compare the first)")] = None,
+    accounts: Annotated[int | None, typer.Option(min=1, max=1_000_000, help="override the scenario's accounts")] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="progress bar on stderr")] = True,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Simulate a portfolio day by day on the real ledger and collections tables, and measure a policy.
+
+    Runs on a fresh temporary SQLite database, or on BUYU_DATABASE_URL when set (migrated; it must be
+    empty). --compare runs every policy on every seed, each on its own temporary database.
+    """
+    import os
+    import time
+
+    from buyu.simulation import compare as cmp
+    from buyu.simulation.runner import run_simulation
+    from buyu.simulation.scenario import load_scenario
+
+    if (policy is None) == (compare is None):
+        raise BuyuError("give either --policy NAME or --compare A,B,…", code="invalid_arguments")
+    world = load_scenario(scenario)
+    world = world.model_copy(update={k: v for k, v in (("seed", seed), ("accounts", accounts)) if v is not None})
+    if compare is not None:
+        names = cmp.check_policies(compare.split(","))
+        if os.environ.get("BUYU_DATABASE_URL"):
+            typer.echo("note: --compare runs each simulation on its own temporary database, not BUYU_DATABASE_URL",
+                       err=True)
+        started = time.perf_counter()
+        out = cmp.compare(scenario=world, policies=names, seeds=seeds, days=days,
+                          progress=(lambda name, s: _progress_bar(f"{name} seed {s}")) if progress else None)
+        _emit(out | {"seconds": round(time.perf_counter() - started, 2)} if as_json else _compare_lines(out),
+              as_json=as_json)
+        return
+    assert policy is not None
+    cmp.check_policies([policy])
+    result = run_simulation(scenario=world, policy=policy, days=days,
+                            database_url=os.environ.get("BUYU_DATABASE_URL") or None,
+                            progress=_progress_bar(policy) if progress else None)
+    _emit(result.metrics.to_json(), as_json=as_json)
+
+
+def _progress_bar(label: str) -> Callable[[Any], None]:
+    """A one-line progress bar on stderr (redrawn on a terminal, every tenth of the run otherwise)."""
+    tty = sys.stderr.isatty()
+    spent: list[float] = []
+
+    def show(report: Any) -> None:
+        spent.append(report.seconds)
+        done, total = report.number, report.days
+        bar = "#" * (30 * done // total)
+        eta = sum(spent) / len(spent) * (total - done)
+        line = f"{label} [{bar:<30}] day {done}/{total}  {report.seconds:.2f} s/day  eta {eta:.0f} s"
+        if tty:
+            sys.stderr.write("\r" + line + ("\n" if done == total else ""))
+            sys.stderr.flush()
+        elif done == total or done % max(1, total // 10) == 0:
+            typer.echo(line, err=True)
+
+    return show
+
+
+def _compare_lines(out: dict[str, Any]) -> dict[str, str]:
+    """--compare without --json: one line per policy and metric, mean [low, high] and ratio to the baseline."""
+    lines = {}
+    for name, metrics in out["policies"].items():
+        for metric, s in metrics.items():
+            ratio = out["ratios"][name][metric]
+            lines[f"{name}.{metric}"] = (f"{s['mean']} [{s['low']}, {s['high']}]"
+                                         + (f"  ×{ratio} vs {out['baseline']}" if ratio is not None else ""))
+    return lines
+
+
+@app.command()
 def serve(
     host: Annotated[str | None, typer.Option()] = None,
     port: Annotated[int | None, typer.Option()] = None,

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import func, insert, or_, select
+from sqlalchemy import and_, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from buyu.errors import BuyuError, Conflict, InvalidInput, NotFound
@@ -61,12 +61,14 @@ def post_payments(*, session: Session, requests: Sequence[PaymentRequest]) -> li
         select(Payment).where(Payment.idempotency_key.in_([r.idempotency_key for r in requests])))}
     last_night = session.scalar(select(func.max(EodRun.as_of)).where(EodRun.status == "done"))
     _catch_up(session=session, loans=loans, requests=requests)
-    lines = _lines(session=session, loan_ids=[i for i, loan in loans.items() if loan.status == "active"])
+    through = max(r.data.paid_on for r in requests)
+    lines, later = _lines(session=session, through=through,
+                          loan_ids=[i for i, loan in loans.items() if loan.status == "active"])
     results: list[PaymentResult] = []
     pending: list[tuple[int, Payment, list[Leg]]] = []
     for req in requests:
         try:
-            results.append(_one(session=session, req=req, loans=loans, keys=keys, lines=lines,
+            results.append(_one(session=session, req=req, loans=loans, keys=keys, lines=lines, later=later,
                                 last_night=last_night, pending=pending))
         except BuyuError as exc:
             results.append(PaymentResult(request=req, error=exc))
@@ -85,24 +87,30 @@ def _catch_up(*, session: Session, loans: dict[int, Loan], requests: Sequence[Pa
         session.refresh(loans[loan_id])
 
 
-def _lines(*, session: Session, loan_ids: list[int]) -> dict[int, list[Line]]:
-    """The live lines a payment can touch: uncleared ones and cleared ones still owing penalty.
+def _lines(*, session: Session, loan_ids: list[int], through: date) -> tuple[dict[int, list[Line]], set[int]]:
+    """The live lines a payment up to `through` can touch, and the loans with later lines still open.
 
-    A fully settled line can take no money and keeps no loan open, so it is not loaded.
+    Only lines due by `through` that are uncleared, or that still owe penalty, can take money or keep
+    DPD; a later line only matters as a reason not to close the loan, so it is counted, not loaded.
     """
     out: dict[int, list[Line]] = defaultdict(list)
-    owing = or_(Line.cleared_on.is_(None), Line.penalty_fen > Line.penalty_paid_fen + Line.penalty_waived_fen)
+    later: set[int] = set()
+    owing = or_(and_(Line.cleared_on.is_(None), Line.due_date <= through),
+                Line.penalty_fen > Line.penalty_paid_fen + Line.penalty_waived_fen)
     for start in range(0, len(loan_ids), 2000):
-        stmt = (select(Line).where(Line.loan_id.in_(loan_ids[start:start + 2000]), Line.superseded_on.is_(None),
-                                   owing)
+        chunk = loan_ids[start:start + 2000]
+        stmt = (select(Line).where(Line.loan_id.in_(chunk), Line.superseded_on.is_(None), owing)
                 .order_by(Line.loan_id, Line.due_date, Line.seq).execution_options(populate_existing=True))
         for line in session.scalars(stmt):
             out[line.loan_id].append(line)
-    return out
+        later.update(session.scalars(select(Line.loan_id).where(
+            Line.loan_id.in_(chunk), Line.superseded_on.is_(None), Line.cleared_on.is_(None),
+            Line.due_date > through).distinct()))
+    return out, later
 
 
 def _one(*, session: Session, req: PaymentRequest, loans: dict[int, Loan], keys: dict[str, Payment],
-         lines: dict[int, list[Line]], last_night: date | None,
+         lines: dict[int, list[Line]], later: set[int], last_night: date | None,
          pending: list[tuple[int, Payment, list[Leg]]]) -> PaymentResult:
     """Validate and apply one request in memory; the payment row and legs are written by _write."""
     body = {"loan_id": req.loan_id, **req.data.model_dump(mode="json")}
@@ -123,7 +131,10 @@ def _one(*, session: Session, req: PaymentRequest, loans: dict[int, Loan], keys:
             posted = svc.post_special_payment(session=session, loan_id=req.loan_id, data=req.data,
                                       idempotency_key=req.idempotency_key)
         keys[req.idempotency_key] = posted.payment
-        lines[loan.id] = _lines(session=session, loan_ids=[loan.id])[loan.id]
+        fresh, more = _lines(session=session, loan_ids=[loan.id], through=date.max)
+        lines[loan.id] = fresh[loan.id]
+        later.discard(loan.id)
+        later.update(more)
         return PaymentResult(request=req, payment=posted.payment, replayed=posted.replayed)
     amount = svc.check_money_in(loan=loan, amount=req.data.amount, currency=req.data.currency,
                                 on=req.data.paid_on, last_night=last_night)
@@ -141,7 +152,7 @@ def _one(*, session: Session, req: PaymentRequest, loans: dict[int, Loan], keys:
                       channel=req.data.channel, reference=req.data.reference, status="posted")
     keys[req.idempotency_key] = payment
     pending.append((loan.id, payment, legs))
-    svc.close_and_age(loan=loan, lines=own, on=on)
+    svc.close_and_age(loan=loan, lines=own, on=on, more_open=loan.id in later)
     return PaymentResult(request=req, payment=payment)
 
 

@@ -58,11 +58,11 @@ def board_loans(*, session: Session, items: Sequence[BoardingItem], on: date) ->
                               term_months=loan.term_months, method=Method(loan.method), start_date=loan.disbursed_on)
         per_loan.append([_line_row(loan, r, paid=r.seq <= item.paid_instalments, on=on) for r in rows])
     # Core, not the ORM's bulk path: that drops None values and splits the executemany per NULL pattern.
-    session.connection().execute(insert(Line.__table__), [row for rows in per_loan for row in rows])
+    session.connection().execute(insert(Line), [row for rows in per_loan for row in rows])
     ids = _line_ids(session=session, loan_ids=[loan.id for loan in loans])
     postings = [p for loan, rows in zip(loans, per_loan, strict=True)
                 for p in _postings(loan=loan, lines=rows, line_ids=ids, on=on)]
-    session.connection().execute(insert(Posting.__table__), postings)
+    session.connection().execute(insert(Posting), postings)
     # Ageing is set-based over the book; on the boarding day it agrees with what tonight's step will set.
     accrual.age_loans(session=session, as_of=on)
     loan_ids = [loan.id for loan in loans]  # read before expiring: afterwards each access would reload its row

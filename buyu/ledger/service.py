@@ -811,9 +811,12 @@ def oldest_overdue(lines: Sequence[Line], *, on: date) -> date | None:
     return min((line.due_date for line in lines if line.cleared_on is None and line.due_date < on), default=None)
 
 
-def close_and_age(*, loan: Loan, lines: Sequence[Line], on: date) -> None:
-    """In memory: close a loan whose lines are all cleared, and set DPD/bucket as of `on`."""
-    if all(line.cleared_on is not None and line.penalty_fen == line.penalty_paid_fen + line.penalty_waived_fen
+def close_and_age(*, loan: Loan, lines: Sequence[Line], on: date, more_open: bool = False) -> None:
+    """In memory: close a loan whose lines are all cleared, and set DPD/bucket as of `on`.
+
+    `more_open` says that lines not passed in (falling due later) are still open.
+    """
+    if not more_open and all(line.cleared_on is not None and line.penalty_fen == line.penalty_paid_fen + line.penalty_waived_fen
            for line in lines):
         loan.status, loan.closed_on = "closed", on
     since = oldest_overdue(lines, on=on)

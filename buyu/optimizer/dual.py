@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from buyu.optimizer.index import FloatArray, IntArray
+from buyu.optimizer.index import FloatArray
 from buyu.optimizer.model import ACTIVE, PRUNED, Balance, Model
 
 #: temperature stages as multiples of the mean positive option value, and iterations per stage
@@ -42,7 +42,6 @@ class Prices:
     mu: FloatArray  # band multipliers (0 where no band row)
     bound: float  # D over every positive option, top-k pruned ones included
     iterations: int
-    load: FloatArray  # expected use of each resource under the smoothed dual at the last iterate
 
 
 @dataclass(slots=True)
@@ -95,7 +94,6 @@ def solve_dual(*, model: Model, deadline: float, schedule: tuple[tuple[float, in
     pi, mu = np.zeros(n_res), np.zeros(n_res)
     best = (np.inf, pi, mu)
     iterations = 0
-    load = np.zeros(n_res)
     if model.n_active:
         ops = _operators(model)
         scale = float(np.mean(ops.val))
@@ -107,7 +105,7 @@ def solve_dual(*, model: Model, deadline: float, schedule: tuple[tuple[float, in
             for step in range(max(1, round(steps * fraction))):
                 if time.perf_counter() > deadline:
                     break
-                state, d, load = _newton_step(ops=ops, state=state, tau=factor * scale, base=radius)
+                state, d = _newton_step(ops=ops, state=state, tau=factor * scale, base=radius)
                 iterations += 1
                 if d < best[0]:
                     best = (d, state[0], state[1])
@@ -117,7 +115,7 @@ def solve_dual(*, model: Model, deadline: float, schedule: tuple[tuple[float, in
         _, pi, mu = best
     rho = effective(pi=pi, mu=mu, balance=model.balance)
     bound = dual_bound(model=model, rho=rho, pi=pi)
-    return Prices(rho=rho, pi=pi, mu=mu, bound=bound, iterations=iterations, load=load)
+    return Prices(rho=rho, pi=pi, mu=mu, bound=bound, iterations=iterations)
 
 
 def _affordable(*, schedule: tuple[tuple[float, int], ...], per: float, left: float) -> float:
@@ -127,6 +125,7 @@ def _affordable(*, schedule: tuple[tuple[float, int], ...], per: float, left: fl
 
 
 def _operators(model: Model) -> _Smoothed:
+    """Sparse amount matrices and the block layout of the options (see _Smoothed)."""
     n = model.n_active
     count = np.bincount(model.acc, minlength=model.n_accounts)
     starts = np.r_[0, np.cumsum(count)[:-1]]
@@ -166,9 +165,8 @@ def _initial_radius(*, model: Model, scale: float) -> FloatArray:
 _State = tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]
 
 
-def _newton_step(*, ops: _Smoothed, state: _State, tau: float, base: FloatArray) -> tuple[_State, float, FloatArray]:
-    """One damped diagonal-Newton step on F_tau; returns the new state, D at the old prices and
-    the expected resource use there."""
+def _newton_step(*, ops: _Smoothed, state: _State, tau: float, base: FloatArray) -> tuple[_State, float]:
+    """One damped diagonal-Newton step on F_tau; returns the new state and D at the old prices."""
     pi, mu, radius_pi, radius_mu, last_gp, last_gm = state
     rho = effective(pi=pi, mu=mu, balance=ops.balance)
     r = ops.val - ops.gt @ rho
@@ -190,7 +188,7 @@ def _newton_step(*, ops: _Smoothed, state: _State, tau: float, base: FloatArray)
     shared = np.where(both, 2.0 * curv, curv)
     pi, radius_pi = _rprop(x=pi, grad=grad_pi, last=last_gp, curv=shared, radius=radius_pi, base=base)
     mu, radius_mu = _rprop(x=mu, grad=grad_mu, last=last_gm, curv=shared, radius=radius_mu, base=base)
-    return (pi, mu, radius_pi, radius_mu, grad_pi, grad_mu), d, use
+    return (pi, mu, radius_pi, radius_mu, grad_pi, grad_mu), d
 
 
 def _band_gradient(*, balance: Balance | None, use: FloatArray) -> FloatArray:

@@ -9,6 +9,10 @@ plan, with every constraint family:
     band        load_c <= beta_c * L_t,  L_t = team load  (only rows the core could break)
 
 When the core is the whole problem, SCIP's optimality proof is a proof for the day.
+
+The model goes through `model_builder_helper` (the engine under OR-Tools' ModelBuilder, the
+successor of pywraplp's MPSolver) because it takes the constraint matrix as one scipy sparse
+matrix: building 20k variables one `Add` at a time through pywraplp costs more than solving.
 """
 
 from __future__ import annotations
@@ -53,7 +57,9 @@ class CoreModel:
         self.fixed_value = int(model.val[fixed[fixed >= 0]].sum())
         self.col_of = np.full(model.n_active, -1, dtype=np.int64)
         self.col_of[self.cols] = np.arange(len(self.cols))
-        self.teams = self._touched_teams()
+        bal = model.balance
+        self.band_members = np.flatnonzero(self._may_bind(bal)) if bal is not None else np.zeros(0, np.int64)
+        self.teams = np.unique(bal.team[self.band_members]) if bal is not None else np.zeros(0, np.int64)
         self.n_cols = len(self.cols) + len(self.teams)
         self.blocks: list[tuple[sp.csr_matrix, np.ndarray, np.ndarray]] = []
         self._assignment_rows()
@@ -61,15 +67,9 @@ class CoreModel:
         if model.balance is not None and len(self.teams):
             self._band_rows(model.balance)
 
-    def _touched_teams(self) -> IntArray:
-        """Teams with a band row the core could break (others cannot bind whatever the core does)."""
-        bal = self.model.balance
-        if bal is None:
-            return np.zeros(0, dtype=np.int64)
-        self.band_members = np.flatnonzero(self._may_bind(bal))
-        return np.unique(bal.team[self.band_members])
-
     def _may_bind(self, bal: Balance) -> BoolArray:
+        """Band rows the core could break; the others hold whatever the core does, so they and
+        their teams stay out of the MIP (a team's load column couples all its rows)."""
         # the team load is at least its fixed part; a collector's load at most fixed + core options
         in_core = self.col_of[self.model.u_opt] >= 0
         most = self.fixed_use + np.bincount(self.model.u_res[in_core], weights=self.model.u_amt[in_core],
@@ -130,8 +130,26 @@ class CoreModel:
         """Adjusted values of the core options; team loads are free."""
         return np.r_[self.model.val[self.cols].astype(np.float64), np.zeros(len(self.teams))]
 
-    def solve(self, *, hint: IntArray, seconds: float, gap: float) -> CoreSolution | None:
-        """Solve with SCIP from the hint; None when SCIP returns no solution in time."""
+    def solve(self, *, hint: IntArray, seconds: float, slack: float) -> CoreSolution | None:
+        """Solve with SCIP from the hint, stopping once within `slack` fen of the core's optimum
+        (an absolute gap: what matters is the day's gap, not the core's); None when SCIP returns
+        no solution in time."""
+        solver = mbh.ModelSolverHelper("scip")
+        solver.enable_output(False)
+        solver.set_time_limit_in_seconds(max(seconds, 0.05))
+        solver.set_solver_specific_parameters(SCIP_SETTINGS + f"\nlimits/absgap = {max(slack, 0.0)}")
+        solver.solve(self._helper(hint))
+        if not solver.has_solution():
+            return None
+        x = solver.variable_values()[: len(self.cols)] > 0.5
+        choice = hint.copy()
+        choice[np.unique(self.model.acc[self.cols])] = -1
+        choice[self.model.acc[self.cols[x]]] = self.cols[x]
+        optimal = solver.status() == mbh.SolveStatus.OPTIMAL
+        return CoreSolution(choice=choice, optimal=optimal, bound=self.fixed_value + solver.best_objective_bound())
+
+    def _helper(self, hint: IntArray) -> mbh.ModelBuilderHelper:
+        """The model: rows stacked into one sparse matrix, binaries for options, the plan as hint."""
         helper = mbh.ModelBuilderHelper()
         matrix = sp.vstack([b[0] for b in self.blocks]).tocsr()
         lower = np.concatenate([b[1] for b in self.blocks])
@@ -141,22 +159,9 @@ class CoreModel:
             np.zeros(self.n_cols), var_upper, self.objective(), lower, upper, matrix  # type: ignore[arg-type]
         )
         helper.set_maximize(True)
-        for j in range(len(self.cols)):
-            helper.set_var_integrality(j, True)
         chosen = np.zeros(self.model.n_active, dtype=np.bool_)
         chosen[hint[hint >= 0]] = True
         for j, o in enumerate(self.cols.tolist()):
+            helper.set_var_integrality(j, True)
             helper.add_hint(j, 1.0 if chosen[o] else 0.0)
-        solver = mbh.ModelSolverHelper("scip")
-        solver.enable_output(False)
-        solver.set_time_limit_in_seconds(max(seconds, 0.05))
-        solver.set_solver_specific_parameters(SCIP_SETTINGS + f"\nlimits/gap = {gap}")
-        solver.solve(helper)
-        if not solver.has_solution():
-            return None
-        x = solver.variable_values()[: len(self.cols)] > 0.5
-        choice = hint.copy()
-        choice[np.unique(self.model.acc[self.cols])] = -1
-        choice[self.model.acc[self.cols[x]]] = self.cols[x]
-        optimal = solver.status() == mbh.SolveStatus.OPTIMAL
-        return CoreSolution(choice=choice, optimal=optimal, bound=self.fixed_value + solver.best_objective_bound())
+        return helper

@@ -11,8 +11,9 @@ is integer rounding, which is where the value is lost. So, in order:
 2. unit resources overrun by those picks (a region's field slots) drop their lowest-surplus users.
 3. transport stage: the remaining accounts and the unit-amount channels (robot lines, SMS,
    agency, legal, sale) form a transportation problem, solved exactly by min-cost flow.
-4. greedy fill of any capacity left, then the workload band is enforced by trimming the most
-   loaded collectors' least valuable minutes and refilling.
+4. greedy fill of any capacity left;
+5. workload band: collectors above it first hand accounts to teammates with room, then have their
+   knapsacks re-solved against band-tightened capacities, and only then are trimmed.
 
 The result is feasible by construction and checked again in exact integers by the caller.
 """
@@ -105,20 +106,24 @@ def band_rounds(
     for _ in range(6):
         choice = move_within_team(model=model, choice=choice, balance=balance)
         use = usage(model=model, choice=choice)
-        members = ~balance.exact_ok(use, model.capacity)
-        if not members.any():
+        above = ~balance.exact_ok(use, model.capacity)
+        if not above.any():
             return choice
-        caps = band_caps(model=model, use=use)
-        served = np.zeros(model.n_accounts, dtype=np.bool_)
-        on = members[model.u_res] & (choice[model.acc[model.u_opt]] == model.u_opt)
-        served[model.acc[model.u_opt[on]]] = True
-        released = np.where(served, -1, choice)
-        picks = knapsack_stage(model=model, s=s, knap=knap & members, rho=rho, capacity=caps, free=released < 0,
-                               priced=False)
-        choice = np.where(picks >= 0, picks, released)
-        choice = repair_overrun(model=model, choice=choice, s=s)
+        released = _release(model=model, choice=choice, resources=above)
+        # the alternatives priced into the surplus are taken by now: plain value decides
+        picks = knapsack_stage(model=model, s=s, knap=knap & above, rho=rho, capacity=band_caps(model=model, use=use),
+                               free=released < 0, priced=False)
+        choice = repair_overrun(model=model, choice=np.where(picks >= 0, picks, released), s=s)
         choice = greedy_fill(model=model, choice=choice)
     return greedy_fill(model=model, choice=enforce_band(model=model, choice=choice, balance=balance))
+
+
+def _release(*, model: Model, choice: IntArray, resources: BoolArray) -> IntArray:
+    """The plan with every account served through one of `resources` set back to no_action."""
+    on = resources[model.u_res] & (choice[model.acc[model.u_opt]] == model.u_opt)
+    out = choice.copy()
+    out[model.acc[model.u_opt[on]]] = -1
+    return out
 
 
 def knapsack_resources(model: Model) -> BoolArray:
@@ -268,6 +273,22 @@ def repair_overrun(*, model: Model, choice: IntArray, s: Surplus) -> IntArray:
     return out
 
 
+def drop_overuse(*, model: Model, choice: IntArray) -> IntArray:
+    """Unassign the least valuable users of over-used resources until every capacity holds."""
+    out = choice.copy()
+    uses = _uses_by_option(model)
+    use = usage(model=model, choice=out)
+    for r in np.flatnonzero(use > model.capacity).tolist():
+        users = np.flatnonzero((model.u_res == r) & (out[model.acc[model.u_opt]] == model.u_opt))
+        for u in users[np.argsort(model.val[model.u_opt[users]], kind="stable")].tolist():
+            if use[r] <= model.capacity[r]:
+                break
+            option = int(model.u_opt[u])
+            _shift(use=use, model=model, uses=uses, option=option, sign=-1)
+            out[model.acc[option]] = -1
+    return out
+
+
 def transport_stage(*, model: Model, choice: IntArray, knap: BoolArray) -> IntArray:
     """Unassigned accounts → unit-amount options → resources: a transportation problem, by min-cost flow."""
     n_uses = np.bincount(model.u_opt, minlength=model.n_active)
@@ -327,8 +348,9 @@ def greedy_fill(*, model: Model, choice: IntArray) -> IntArray:
     return out
 
 
-def band_caps(*, model: Model, use: IntArray) -> IntArray:
-    """Capacities tightened by the workload band at the current team loads (safe while loads grow)."""
+def band_caps(*, model: Model, use: IntArray, members: BoolArray | None = None) -> IntArray:
+    """Capacities tightened by the workload band at the current team loads, for `members` (all
+    balanced collectors by default). Exact integers; safe while loads only grow."""
     bal = model.balance
     if bal is None:
         return model.capacity
@@ -336,7 +358,7 @@ def band_caps(*, model: Model, use: IntArray) -> IntArray:
     team_load = np.bincount(bal.team[b], weights=use[b], minlength=len(bal.team_minutes))
     num, den = (1 + bal.band).numerator, (1 + bal.band).denominator
     caps = model.capacity.copy()
-    for r in np.flatnonzero(b):
+    for r in np.flatnonzero(b if members is None else b & members).tolist():
         t = bal.team[r]
         limit = num * int(model.capacity[r]) * int(team_load[t]) // (den * int(bal.team_minutes[t]))
         caps[r] = min(int(caps[r]), limit)
@@ -354,16 +376,23 @@ def move_within_team(*, model: Model, choice: IntArray, balance: Balance) -> Int
     for c in np.flatnonzero(~balance.exact_ok(use, model.capacity)).tolist():
         mates = balance.balanced & (balance.team == balance.team[c])
         for _ in range(64):
-            use = usage(model=model, choice=out)
-            if balance.exact_ok(use, model.capacity)[c]:
+            caps = band_caps(model=model, use=use, members=mates)
+            if use[c] <= caps[c]:
                 break
-            caps = band_caps(model=model, use=use)
-            room = np.minimum(caps, model.capacity) - use
-            move = _best_move(model=model, choice=out, uses=uses, c=c, mates=mates, room=room)
+            move = _best_move(model=model, choice=out, uses=uses, c=c, mates=mates, room=caps - use)
             if move is None:
                 break
-            out[model.acc[move]] = move
+            a = int(model.acc[move])
+            _shift(use=use, model=model, uses=uses, option=int(out[a]), sign=-1)
+            _shift(use=use, model=model, uses=uses, option=move, sign=1)
+            out[a] = move
     return out
+
+
+def _shift(*, use: IntArray, model: Model, uses: tuple[IntArray, IntArray], option: int, sign: int) -> None:
+    """Add (sign 1) or remove (sign -1) one option's resource use, in place."""
+    lo, hi = uses[0][option], uses[1][option]
+    np.add.at(use, model.u_res[lo:hi], sign * model.u_amt[lo:hi])
 
 
 def _uses_by_option(model: Model) -> tuple[IntArray, IntArray]:

@@ -22,10 +22,10 @@ import numpy as np
 
 from buyu.optimizer.dual import Prices, solve_dual
 from buyu.optimizer.explain import explain
-from buyu.optimizer.index import BoolArray, IntArray, build_index, gather
+from buyu.optimizer.index import BoolArray, FloatArray, IntArray, build_index, gather
 from buyu.optimizer.mip import CoreModel
 from buyu.optimizer.model import PRUNED, Model, build_model
-from buyu.optimizer.primal import Surplus, band_caps, construct, enforce_band, surplus, usage
+from buyu.optimizer.primal import Surplus, band_caps, construct, drop_overuse, enforce_band, surplus, usage
 from buyu.optimizer.problem import Problem
 from buyu.optimizer.result import Result, Status
 
@@ -38,40 +38,60 @@ CORE_MIN = 500
 DUAL_SHARE = 0.35
 
 
+class _Stopwatch:
+    """Seconds spent per stage, for Result.stages."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.stages: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        """Close the stage `name` at the current time."""
+        self.stages[name] = time.perf_counter() - self.start - sum(self.stages.values())
+
+
 def solve(problem: Problem, *, time_limit: float = 10.0, gap_limit: float = 0.001, top_k: int = 5) -> Result:
-    """Assign every account one treatment for the day; never raises on a valid problem."""
-    start = time.perf_counter()
-    deadline = start + max(time_limit, 0.0)
-    stages: dict[str, float] = {}
-    model = build_model(
-        index=build_index(problem),
-        bonus=problem.continuity_threshold,
-        band=problem.balance_band,
-        top_k=max(top_k, 1),
-    )
-    stages["model"] = time.perf_counter() - start
-    prices = solve_dual(model=model, deadline=start + DUAL_SHARE * max(time_limit, 0.0))
-    stages["dual"] = time.perf_counter() - start - sum(stages.values())
-    choice = construct(model=model, rho=prices.rho, deadline=deadline)
-    stages["construct"] = time.perf_counter() - start - sum(stages.values())
-    choice, bound = _repair(model=model, prices=prices, choice=choice, deadline=deadline, gap_limit=gap_limit)
+    """Assign every account one treatment for the day; never raises on a valid problem.
+
+    time_limit: seconds for the whole call (the dual gets about a third); gap_limit: stop
+    repairing once (bound - objective) / bound is at most this; top_k: collectors kept per
+    account (the bound still covers the others).
+    """
+    watch = _Stopwatch()
+    budget = max(time_limit, 0.0)
+    model = build_model(index=build_index(problem), bonus=problem.continuity_threshold,
+                        band=problem.balance_band, top_k=max(top_k, 1))
+    watch.lap("model")
+    prices = solve_dual(model=model, deadline=watch.start + DUAL_SHARE * budget)
+    watch.lap("dual")
+    # leave room for the certificate and the explanations after the last repair
+    finish = watch.start + budget - 0.15 - 0.5e-6 * model.index.n_options
+    choice = construct(model=model, rho=prices.rho, deadline=finish)
+    watch.lap("construct")
+    choice, bound = _repair(model=model, prices=prices, choice=choice, deadline=finish, gap_limit=gap_limit)
     choice = _certified(model=model, choice=choice)
-    stages["repair"] = time.perf_counter() - start - sum(stages.values())
-    objective = int(model.val[choice[choice >= 0]].sum())
+    watch.lap("repair")
+    return _result(model=model, choice=choice, bound=bound, rho=prices.rho, watch=watch)
+
+
+def _result(*, model: Model, choice: IntArray, bound: float, rho: FloatArray, watch: _Stopwatch) -> Result:
+    """The certificate in fen (the float bound rounded down, never below the plan) and the
+    explained plan."""
+    objective = _value(model, choice)
     bound_fen = max(objective, int(np.floor(bound + 1e-9 * abs(bound) + 1e-6)))
-    assignments, unplaced, used = explain(model=model, choice=choice, rho=prices.rho)
-    stages["explain"] = time.perf_counter() - start - sum(stages.values())
+    assignments, unplaced, used = explain(model=model, choice=choice, rho=rho)
+    watch.lap("explain")
     return Result(
         status=Status.OPTIMAL if bound_fen == objective else Status.FEASIBLE,
         objective=objective,
         value=int(model.index.opt_value[model.opt[choice[choice >= 0]]].sum()),
         bound=bound_fen,
         gap=(bound_fen - objective) / max(abs(bound_fen), 1),
-        seconds=time.perf_counter() - start,
+        seconds=time.perf_counter() - watch.start,
         assignments=assignments,
         unplaced=unplaced,
         usage=used,
-        stages=stages,
+        stages=watch.stages,
     )
 
 
@@ -95,7 +115,9 @@ def _repair(
         if left <= 0.05 or _gap(model=model, choice=choice, bound=bound) <= gap_limit:
             break
         core = _core(model=model, s=s, choice=choice, size=size)
-        solution = CoreModel(model=model, choice=choice, core=core).solve(hint=choice, seconds=left, gap=gap_limit / 4)
+        # the core may use a quarter of the day's allowed gap
+        slack = 0.25 * gap_limit * abs(bound)
+        solution = CoreModel(model=model, choice=choice, core=core).solve(hint=choice, seconds=left, slack=slack)
         better = solution is not None and _value(model, solution.choice) >= _value(model, choice)
         if solution is not None and better and _feasible(model, solution.choice):
             choice = solution.choice
@@ -159,11 +181,11 @@ def _feasible(model: Model, choice: IntArray) -> bool:
 
 
 def _certified(*, model: Model, choice: IntArray) -> IntArray:
+    """The plan if it passes the exact check, else the plan cut down until it does."""
     # construction and repair are feasible by design; this is the belt to their braces
     if _feasible(model, choice):
         return choice
+    choice = drop_overuse(model=model, choice=choice)
     if model.balance is not None:
-        trimmed = enforce_band(model=model, choice=choice, balance=model.balance)
-        if _feasible(model, trimmed):
-            return trimmed
-    return np.full(model.n_accounts, -1, dtype=np.int64)
+        choice = enforce_band(model=model, choice=choice, balance=model.balance)
+    return choice if _feasible(model, choice) else np.full(model.n_accounts, -1, dtype=np.int64)

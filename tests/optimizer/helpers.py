@@ -29,8 +29,14 @@ from buyu.optimizer import (
 
 def adjusted(problem: Problem, account: Account, option: Option) -> int:
     """Value plus the continuity bonus when the option is the incumbent's."""
-    bonus = problem.continuity_threshold if option.collector is not None and option.collector == account.incumbent else 0
-    return option.value + bonus
+    held = option.collector is not None and option.collector == account.incumbent
+    return option.value + (problem.continuity_threshold if held else 0)
+
+
+def plan_value(problem: Problem, plan: Sequence[int | None]) -> int:
+    """The objective of a plan: adjusted values of the chosen options."""
+    pairs = zip(problem.accounts, plan, strict=True)
+    return sum(adjusted(problem, a, a.options[j]) for a, j in pairs if j is not None)
 
 
 def plan_use(problem: Problem, plan: Sequence[int | None]) -> dict[str, int]:
@@ -69,15 +75,16 @@ def band_ok(problem: Problem, used: dict[str, int]) -> bool:
 
 def brute_force(problem: Problem) -> tuple[int, list[int | None]]:
     """The best objective and one plan achieving it, by enumeration."""
-    choices = [
+    choices: list[list[int | None]] = [
         [None, *[j for j, o in enumerate(a.options) if adjusted(problem, a, o) > 0]] for a in problem.accounts
     ]
-    best, best_plan = -1, [None] * len(problem.accounts)
+    best = -1
+    best_plan: list[int | None] = [None for _ in problem.accounts]
     for plan in itertools.product(*choices):
         used = plan_use(problem, plan)
         if any(used[n] > problem.capacity(n) for n in used) or not band_ok(problem, used):
             continue
-        value = sum(adjusted(problem, a, a.options[j]) for a, j in zip(problem.accounts, plan, strict=True) if j is not None)
+        value = plan_value(problem, plan)
         if value > best:
             best, best_plan = value, list(plan)
     return best, best_plan
@@ -95,8 +102,7 @@ def check_plan(problem: Problem, result: Result) -> None:
     used = plan_use(problem, plan)
     assert all(used[n] <= problem.capacity(n) for n in used), used
     assert band_ok(problem, used)
-    value = sum(adjusted(problem, a, a.options[j]) for a, j in zip(problem.accounts, plan, strict=True) if j is not None)
-    assert value == result.objective
+    assert plan_value(problem, plan) == result.objective
     assert result.bound >= result.objective
     assert dict(result.usage) == used
 
@@ -142,7 +148,8 @@ def small_problems(draw: st.DrawFn, *, max_accounts: int = 5, band: bool = True)
                 treatment = {"robot": Treatment.ROBOT_CALL, "sms": Treatment.SMS, "agency": Treatment.AGENCY}[kind]
                 options.append(make_option(treatment=treatment, value=value))
         agents = [o.collector for o in options if o.collector is not None]
-        incumbent = draw(st.sampled_from(agents)) if agents and draw(st.booleans()) else None
+        held: bool = draw(st.booleans())
+        incumbent = draw(st.sampled_from(agents)) if agents and held else None
         accounts.append(Account(id=f"a{a}", options=tuple(options), incumbent=incumbent))
     return Problem(
         accounts=tuple(accounts),
@@ -185,7 +192,8 @@ def medium_problem(*, seed: int, accounts: int, collectors: int, band: float | N
                                collector=phone[int(i)].id, minutes=int(rng.integers(6, 13)))
                    for i in rng.choice(len(phone), int(rng.integers(1, 4)), replace=False)]
         if rng.random() < 0.3:
-            options.append(make_option(treatment=Treatment.FIELD_VISIT, value=int(balance * rng.uniform(0.03, 0.12)) - 300,
+            value = int(balance * rng.uniform(0.03, 0.12)) - 300
+            options.append(make_option(treatment=Treatment.FIELD_VISIT, value=value,
                                        collector=field[int(rng.integers(len(field)))].id,
                                        minutes=int(rng.integers(30, 60)), region="north"))
         options += [make_option(treatment=Treatment.ROBOT_CALL, value=int(balance * rng.uniform(0.002, 0.02))),

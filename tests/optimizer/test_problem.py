@@ -66,7 +66,8 @@ def test_dataclasses_refuse_bad_fields(build: object, field: str) -> None:
     [
         ((Account(id="a", options=()), Account(id="a", options=())), {}, "accounts[1].id"),
         ((Account(id="a", options=(call("zz", 5, 5),)),), {}, "accounts[0].options[0].collector"),
-        ((Account(id="a", options=(make_option(treatment=Treatment.LEGAL, value=5),)),), {}, "accounts[0].options[0].uses[0]"),
+        ((Account(id="a", options=(make_option(treatment=Treatment.LEGAL, value=5),)),), {},
+         "accounts[0].options[0].uses[0]"),
         ((Account(id="a", options=(), incumbent="zz"),), {}, "accounts[0].incumbent"),
         ((Account(id="a", options=(make_option(treatment=Treatment.FIELD_VISIT, value=5, collector="c1", minutes=30,
                                                 region="north"),)),), {}, "accounts[0].options[0].collector"),
@@ -92,9 +93,9 @@ def test_problem_cross_checks_name_the_field(accounts: tuple[Account, ...], kw: 
 
 def test_duplicate_collectors_and_resources_are_refused() -> None:
     """Collector ids and resource names are unique; a collector's minutes cannot be declared twice."""
-    with pytest.raises(ProblemError, match="collectors\\[1\\].id"):
+    with pytest.raises(ProblemError, match=r"collectors\[1\]\.id"):
         Problem(accounts=(), collectors=(Collector("c1", 5), Collector("c1", 6)))
-    with pytest.raises(ProblemError, match="resources\\[1\\].name"):
+    with pytest.raises(ProblemError, match=r"resources\[1\]\.name"):
         Problem(accounts=(), resources=(Resource("sms", 5), Resource("sms", 6)))
 
 

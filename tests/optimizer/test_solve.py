@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 
 from buyu.optimizer import (
@@ -14,6 +16,7 @@ from buyu.optimizer import (
     Treatment,
     solve,
 )
+from buyu.optimizer.model import Model
 from tests.optimizer.helpers import (
     brute_force,
     call,
@@ -163,13 +166,14 @@ def test_explanations_name_capacity_value_and_rules() -> None:
     a1 = by_id["a1"]  # on the robot line: its c1 call (100) is its best option, kept out by c1's minutes
     assert a1.treatment is Treatment.ROBOT_CALL
     assert a1.alternative is not None and a1.alternative.collector == "c1"
-    assert a1.reason is Reason.CAPACITY and a1.resource == "collector:c1" and a1.detail == "collector:c1 is full (10/10)"
+    assert a1.reason is Reason.CAPACITY and a1.resource == "collector:c1"
+    assert a1.detail == "collector:c1 is full (10/10)"
     assert result.assignment("a1") == a1
     a3 = by_id["a3"]  # on SMS (30): the robot line (70) is taken
     assert a3.reason is Reason.CAPACITY and a3.resource == "robot_lines"
     assert [u.account for u in result.unplaced] == ["a1", "a3"]
-    pruned = solve(Problem(accounts=(Account(id="x", options=(call("c1", 100, 5), call("c2", 50, 5), call("c3", 40, 5))),),
-                           collectors=(*STAFF, Collector(id="c3", minutes=10))), top_k=1)
+    three = Account(id="x", options=(call("c1", 100, 5), call("c2", 50, 5), call("c3", 40, 5)))
+    pruned = solve(Problem(accounts=(three,), collectors=(*STAFF, Collector(id="c3", minutes=10))), top_k=1)
     item = pruned.assignments[0]
     assert item.collector == "c1"
     assert item.alternative is not None and item.alternative.collector == "c2"
@@ -189,3 +193,29 @@ def test_plans_are_reported_in_account_order() -> None:
     assert [a.account for a in result.assignments] == [a.id for a in problem.accounts]
     for account, option in zip(problem.accounts, result_plan(result), strict=True):
         assert option is None or account.options[option].value == result.assignment(account.id).chosen.value
+
+
+def test_a_tight_band_on_a_big_day_is_still_respected() -> None:
+    """A 10% band on a heuristic-sized day exercises the band repair (moves, re-planned
+    knapsacks, trimming): the plan still passes the exact check."""
+    problem = medium_problem(seed=5, accounts=1200, collectors=20, band=0.1)
+    result = solve(problem, gap_limit=0.05, time_limit=5)
+    check_plan(problem, result)
+
+
+def test_a_broken_stage_cannot_leak_an_infeasible_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+    """If construction returned every account's best option regardless of capacity, the exact
+    certificate would cut the plan down to a feasible one instead of returning it."""
+    import buyu.optimizer.solver as solver_module
+
+    def greedy_everyone(*, model: Model, rho: object, deadline: float) -> np.ndarray:
+        best = np.full(model.n_accounts, -1, dtype=np.int64)
+        order = np.argsort(model.val)  # later (larger) values overwrite: each account's best option
+        best[model.acc[order]] = order
+        return best
+
+    monkeypatch.setattr(solver_module, "construct", greedy_everyone)
+    problem = medium_problem(seed=7, accounts=1200, collectors=20)
+    result = solve(problem, gap_limit=1.0)  # no repair: the certificate alone must catch it
+    check_plan(problem, result)
+    assert result.objective > 0
