@@ -24,6 +24,8 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(ledger_app, name="ledger")
 voice_app = typer.Typer(help="Voice robot: speech models and recognition.", no_args_is_help=True)
 app.add_typer(voice_app, name="voicebot")
+models_app = typer.Typer(help="Scoring and valuation models: train, evaluate, govern.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -162,9 +164,9 @@ def simulate(
     compare: Annotated[str | None, typer.Option(help="policies to compare over seeds, e.g. champion,oracle,random",
                                                  metavar="A,B,…")] = None,
     seeds: Annotated[int, typer.Option(min=1, max=100, help="seeds per policy with --compare")] = 5,
-    days: Annotated[int | None, typer.Option(min=1, max=3650, help="days to simulate (default: the scenario's)")] = None,
-    seed: Annotated[int | None, typer.Option(min=0, help="seed (default: the scenario's; with --compare the first)")] = None,
-    accounts: Annotated[int | None, typer.Option(min=1, max=1_000_000, help="override the scenario's accounts")] = None,
+    days: Annotated[int | None, typer.Option(min=1, max=3650, help="days (default: the scenario's)")] = None,
+    seed: Annotated[int | None, typer.Option(min=0, help="seed (default: the scenario's; the first one)")] = None,
+    accounts: Annotated[int | None, typer.Option(min=1, max=1_000_000, help="override the accounts")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="progress bar on stderr")] = True,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -308,6 +310,178 @@ def voicebot_recognize(
         raise BuyuError(f"no such WAV file: {wav}", code="file_not_found")
     day = parse_date(as_of, field="as-of") if as_of else get_settings().demo_date
     _emit(recognize_wav(wav, state=state, locale=locale, as_of=day), as_json=as_json)
+
+
+def _as_of_or_latest(as_of: str | None) -> date:
+    """An explicit as-of date, or the last business day the nightly run completed."""
+    if as_of:
+        return parse_date(as_of, field="as-of")
+    from sqlalchemy import func, select
+
+    from buyu.db import unit_of_work
+    from buyu.ledger.models import EodRun
+
+    with unit_of_work(_engine()) as session:
+        last = session.scalar(select(func.max(EodRun.as_of)).where(EodRun.status == "done"))
+    if last is None:
+        raise BuyuError("no nightly run yet: give --as-of", code="invalid_date")
+    return last
+
+
+@models_app.command("train")
+@handled
+def models_train(
+    as_of: Annotated[str | None, typer.Option(help="train on history up to this date (default: last night run)",
+                                              metavar="YYYY-MM-DD")] = None,
+    window_days: Annotated[int, typer.Option(min=60, max=1095, help="days of history to learn from")] = 180,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Train every model (propensity, collector fit, valuation, roll rates) from the database and register them."""
+    from buyu.db import unit_of_work
+    from buyu.scoring.service import train_models
+
+    day = _as_of_or_latest(as_of)
+    with unit_of_work(_engine()) as session:
+        out = train_models(session=session, as_of=day, window_days=window_days)
+    _emit(out, as_json=as_json)
+
+
+@models_app.command("evaluate")
+@handled
+def models_evaluate(
+    scenario: Annotated[str | None, typer.Option(help="simulate this scenario, evaluate on held-out accounts",
+                                                 metavar="FILE")] = None,
+    dataset: Annotated[str | None, typer.Option(help="a shipped dataset: germancredit")] = None,
+    days: Annotated[int | None, typer.Option(min=74, max=3650, help="days to simulate (default: scenario's)")] = None,
+    accounts: Annotated[int | None, typer.Option(min=100, max=1_000_000, help="override the accounts")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Held-out figures: --scenario (simulated history, vs the simulator's truth) or --dataset germancredit."""
+    from buyu.scoring import evaluate
+
+    if (scenario is None) == (dataset is None):
+        raise BuyuError("give either --scenario FILE or --dataset germancredit", code="invalid_arguments")
+    if dataset is not None:
+        if dataset != "germancredit":
+            raise BuyuError(f"unknown dataset {dataset!r}; known: germancredit", code="invalid_arguments")
+        _emit(evaluate.evaluate_germancredit(), as_json=as_json)
+        return
+    from buyu.simulation.scenario import load_scenario
+
+    assert scenario is not None
+    world = load_scenario(scenario)
+    if accounts is not None:
+        world = world.model_copy(update={"accounts": accounts})
+    _emit(evaluate.evaluate_scenario(scenario=world, days=days, progress=lambda m: typer.echo(m, err=True)),
+          as_json=as_json)
+
+
+@models_app.command("report")
+@handled
+def models_report(
+    as_of: Annotated[str | None, typer.Option(help="report date (default: last night run)",
+                                              metavar="YYYY-MM-DD")] = None,
+    out: Annotated[str, typer.Option(help="report file (JSON, and .md beside it)")] = "reports/models.json",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Stability and effectiveness per model, alarms, and which models are due for retraining."""
+    from pathlib import Path
+
+    from buyu.db import unit_of_work
+    from buyu.scoring.service import report
+
+    day = _as_of_or_latest(as_of)
+    with unit_of_work(_engine()) as session:
+        result = report(session=session, as_of=day, path=Path(out))
+    _emit(result, as_json=as_json)
+
+
+@models_app.command("list")
+@handled
+def models_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Registered model versions (newest first) with their window, data hash and metrics."""
+    from buyu.db import unit_of_work
+    from buyu.scoring.registry import versions
+
+    with unit_of_work(_engine()) as session:
+        rows = [{"name": r.name, "version": r.version, "status": r.status, "as_of": r.as_of.isoformat(),
+                 "window": [r.window_start.isoformat(), r.window_end.isoformat()], "rows": r.rows,
+                 "data_hash": r.data_hash, "metrics": r.metrics} for r in versions(session=session)]
+    _emit({"models": rows}, as_json=as_json)
+
+
+@models_app.command("card")
+@handled
+def models_card(name: Annotated[str, typer.Argument(help="propensity, collector_fit, valuation or rollrate")],
+                version: Annotated[int | None, typer.Option(min=1)] = None) -> None:
+    """Print a registered model's markdown model card."""
+    from buyu.db import unit_of_work
+    from buyu.scoring.registry import load
+
+    with unit_of_work(_engine()) as session:
+        row, _ = load(session=session, name=name, version=version)
+        typer.echo(row.card)
+
+
+@models_app.command("score")
+@handled
+def models_score(
+    loan: Annotated[int | None, typer.Option(help="score one account (logged in full, with reason codes)")] = None,
+    as_of: Annotated[str | None, typer.Option(help="scoring day (default: the day after the last night run)",
+                                              metavar="YYYY-MM-DD")] = None,
+    sample: Annotated[float, typer.Option(min=0.0, max=1.0, help="share of a batch logged")] = 0.01,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Score accounts for every treatment on a day (one with --loan); the run is logged and monitored."""
+    from datetime import timedelta
+
+    from buyu.db import unit_of_work
+    from buyu.scoring.service import lookup, score_accounts
+
+    day = parse_date(as_of, field="as-of") if as_of else _as_of_or_latest(None) + timedelta(days=1)
+    with unit_of_work(_engine()) as session:
+        if loan is not None:
+            _emit(lookup(session=session, loan_id=loan, as_of=day), as_json=as_json)
+            return
+        run = score_accounts(session=session, as_of=day, sample_rate=sample)
+        _emit({"as_of": day.isoformat(), "run_id": run.run_id, "model_version": run.model_version,
+               "accounts": run.points.size, "alarms": run.alarms, "monitors": run.monitors}, as_json=as_json)
+
+
+@models_app.command("rollrates")
+@handled
+def models_rollrates(
+    by: Annotated[str, typer.Option(help="segment, region, language or income_band")] = "segment",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Next-month bucket transition matrices by segment (the active roll-rate model)."""
+    from buyu.db import unit_of_work
+    from buyu.scoring.service import roll_rates
+
+    with unit_of_work(_engine()) as session:
+        _emit(roll_rates(session=session, dimension=by), as_json=as_json)
+
+
+@app.command()
+@handled
+def value(
+    pool: Annotated[str, typer.Option(help="all, or conditions: bucket=M3|M4+,region=east,dpd>=90,balance<=5000",
+                                      metavar="FILTER")] = "all",
+    bid: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="bid as a share of the pool's balance")] = None,
+    rate: Annotated[float, typer.Option(help="annual discount rate")] = 0.10,
+    as_of: Annotated[str | None, typer.Option(help="valuation day (default: the day after the last night run)",
+                                              metavar="YYYY-MM-DD")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """NPL valuation of a pool: 12-month expected recovery, present value, 90% interval, hold or sell at a bid."""
+    from datetime import timedelta
+
+    from buyu.db import unit_of_work
+    from buyu.scoring.service import value_book
+
+    day = parse_date(as_of, field="as-of") if as_of else _as_of_or_latest(None) + timedelta(days=1)
+    with unit_of_work(_engine()) as session:
+        _emit(value_book(session=session, as_of=day, pool=pool, bid=bid, annual_rate=rate), as_json=as_json)
 
 
 def main() -> None:

@@ -7,4 +7,5 @@ def import_all_models() -> None:
     """Register all tables on Base.metadata."""
     import buyu.collections.models
     import buyu.ledger.models
-    import buyu.people.models  # noqa: F401
+    import buyu.people.models
+    import buyu.scoring.models  # noqa: F401

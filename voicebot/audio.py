@@ -115,36 +115,122 @@ class StreamUpsampler:
 
 
 class Agc:
-    """Causal automatic gain control for the recogniser's input, frame by frame.
+    """Level normaliser for the recogniser's input that waits for speech before choosing a gain.
 
-    The Korean Vosk model's accuracy depends on input level (its MFCCs are not mean-normalised):
-    on synthetic telephone speech, active-speech RMS near ``target_rms`` (about -18 dBFS) did
-    best, and a quiet line (-40 dBFS) recognised almost nothing. Level is tracked over voiced
-    frames only (fast attack, slow release), so silence and line noise are not pumped up.
+    The Korean model's features are not mean-normalised, so input level matters a lot (on the
+    benchmark a line 20 dB quiet recognised about 5% of turns without levelling). A frame-by-frame
+    AGC that reacts to the first frames of an utterance pumps up line noise and onsets (it cost
+    ~9 points at nominal level), so this one holds the audio back until ``prime_ms`` of speech
+    (frames ``margin_db`` above a tracked noise floor) has been seen, sets the gain from their
+    power, releases the held audio with that gain and afterwards tracks slowly. The hold only
+    delays the start of decoding (decoding runs far faster than real time). Processing is in
+    fixed ``frame``-sample steps, so any chunking of the input gives the same output.
     """
 
-    def __init__(self, *, target_rms: float = 4000.0, max_gain: float = 8.0, frame: int = 320) -> None:
-        self.target_rms, self.max_gain, self.frame = target_rms, max_gain, frame
+    def __init__(
+        self,
+        *,
+        target_dbfs: float = -19.0,
+        prime_ms: int = 400,
+        margin_db: float = 10.0,
+        max_gain_db: float = 30.0,
+        min_gain_db: float = -12.0,
+        frame: int = 320,
+        rate: int = ASR_RATE,
+    ) -> None:
+        self.target_dbfs, self.margin_db, self.frame = target_dbfs, margin_db, frame
+        self.max_gain_db, self.min_gain_db = max_gain_db, min_gain_db
+        self._prime_frames = max(1, prime_ms * rate // 1000 // frame)
+        self._held: list[npt.NDArray[np.float64]] = []
+        self._speech_db: list[float] = []
+        self._rest = np.zeros(0)
+        self._floor: float | None = None
         self._level: float | None = None
-        self._gain = 1.0
+        self.gain_db = 0.0
 
     def push(self, samples: Pcm) -> Pcm:
-        """Scale one chunk (any length; processed in ``frame``-sample steps)."""
-        out = np.empty(len(samples), dtype=np.int16)
-        for start in range(0, len(samples), self.frame):
-            chunk = samples[start : start + self.frame].astype(np.float64)
-            self._track(float(np.sqrt(np.mean(chunk**2))) if len(chunk) else 0.0)
-            out[start : start + len(chunk)] = _to_int16(chunk * self._gain)
+        """Level a chunk; returns what can be released so far (possibly nothing while priming)."""
+        data = np.concatenate([self._rest, np.asarray(samples, dtype=np.float64)])
+        usable = len(data) // self.frame * self.frame
+        self._rest = data[usable:]
+        out = [piece for i in range(0, usable, self.frame) for piece in self._frame(data[i : i + self.frame])]
+        return _join(out)
+
+    def flush(self) -> Pcm:
+        """Release everything still held (end of the utterance)."""
+        out = self._release() if self._level is None else []
+        if len(self._rest):
+            out.append(self._apply(self._rest))
+            self._rest = np.zeros(0)
+        return _join(out)
+
+    def _frame(self, chunk: npt.NDArray[np.float64]) -> list[Pcm]:
+        level = frame_dbfs(chunk)
+        speech = self._is_speech(level)
+        if self._level is None:
+            self._held.append(chunk)
+            if speech:
+                self._speech_db.append(level)
+            return self._release() if len(self._speech_db) >= self._prime_frames else []
+        if speech:
+            self._level += 0.05 * (level - self._level)
+            self._set_gain()
+        return [self._apply(chunk)]
+
+    def _is_speech(self, level: float) -> bool:
+        """Track the noise floor (fast down, slow up) and call frames well above it speech."""
+        if self._floor is None:
+            self._floor = level
+        elif level < self._floor:
+            self._floor += 0.3 * (level - self._floor)
+        else:
+            self._floor += 0.02
+        return level > self._floor + self.margin_db and level > -60.0
+
+    def _release(self) -> list[Pcm]:
+        if self._speech_db:
+            powers = np.power(10.0, np.asarray(self._speech_db) / 10)
+            self._level = float(10 * np.log10(np.mean(powers)))
+            self._set_gain()
+        out = [self._apply(chunk) for chunk in self._held]
+        self._held = []
         return out
 
-    def _track(self, rms: float) -> None:
-        if rms < 100.0 or (self._level is not None and rms < 0.1 * self._level):
-            return  # silence or noise: hold the gain
-        if self._level is None:
-            self._level = rms
-        weight = 0.3 if rms > self._level else 0.02  # fast attack, slow release
-        self._level += weight * (rms - self._level)
-        self._gain = min(self.max_gain, self.target_rms / self._level)
+    def _set_gain(self) -> None:
+        assert self._level is not None
+        self.gain_db = min(self.max_gain_db, max(self.min_gain_db, self.target_dbfs - self._level))
+
+    def _apply(self, chunk: npt.NDArray[np.float64]) -> Pcm:
+        return _to_int16(chunk * 10 ** (self.gain_db / 20))
+
+
+class BandFill:
+    """Comfort noise above the telephone band, for a recogniser trained on wide-band speech.
+
+    Upsampled 8 kHz audio has nothing between 4 and 8 kHz, where the 16 kHz model's upper mel
+    bins expect energy; filling that band with steady noise at ``rms`` (about -50 dBFS, some
+    30 dB under levelled speech) took tuning-set intent accuracy from 55% to 73%. The noise is
+    seeded, so a recognition is reproducible, and filtered with carried state, so any chunking
+    gives the same samples.
+    """
+
+    def __init__(self, *, rms: float = 100.0, cutoff_hz: float = 4000.0, rate: int = ASR_RATE, seed: int = 0) -> None:
+        self.rms = rms
+        self._sos = signal.butter(6, cutoff_hz, btype="highpass", fs=rate, output="sos")
+        self._state = np.zeros((self._sos.shape[0], 2))
+        self._rng = np.random.default_rng(seed)
+
+    def push(self, samples: Pcm) -> Pcm:
+        """Add the band's noise to a chunk."""
+        if not len(samples):
+            return np.asarray(samples, dtype=np.int16)
+        noise = self._rng.standard_normal(len(samples)) * self.rms
+        filled, self._state = signal.sosfilt(self._sos, noise, zi=self._state)
+        return _to_int16(np.asarray(samples, dtype=np.float64) + filled)
+
+
+def _join(chunks: list[Pcm]) -> Pcm:
+    return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
 
 
 # --- WAV -----------------------------------------------------------------------------------------
@@ -285,7 +371,7 @@ class EndpointEvent(StrEnum):
     SPEECH_END = "speech_end"
 
 
-def frame_dbfs(samples: Pcm) -> float:
+def frame_dbfs(samples: npt.NDArray[np.int16] | npt.NDArray[np.float64]) -> float:
     """RMS level of a frame in dB relative to full scale (silence → -120)."""
     if len(samples) == 0:
         return -120.0

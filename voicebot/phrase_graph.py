@@ -7,7 +7,8 @@ the weak acoustic evidence of a small model on narrow-band speech that backoff d
 
 A ``PhraseGraph`` instead says exactly which word sequences may be heard: top-level
 alternatives (each tagged with an intent and weighted), whose tokens are model words or
-``{rule}`` references to sub-grammars (dates, amounts, numerals) that are inlined. It compiles
+``{rule}`` references to sub-grammars (dates, amounts, numerals) that are inlined, or ``{rule}+``
+for one or more of them (a loop, e.g. a syllable garbage model). It compiles
 to a small acceptor in OpenFst's binary ``vector`` format, which a Vosk model directory can use
 as its ``graph/Gr.fst`` next to the packaged ``HCLr.fst`` (see ``voicebot.asr``): the decoder
 can then only output whole phrases, with costs -log P(intent) - log P(phrase | intent).
@@ -20,8 +21,9 @@ import re
 import struct
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 
-_REFERENCE = re.compile(r"^\{(\w+)\}$")
+_REFERENCE = re.compile(r"^\{(\w+)\}(\+?)$")
 _FST_MAGIC = 2125659606
 _VECTOR_VERSION = 2
 # OpenFst property bits we can vouch for; the rest stay "unknown" and are computed on demand.
@@ -50,6 +52,8 @@ class PhraseGraph:
 
     top: tuple[Alternative, ...]
     rules: Mapping[str, tuple[Alternative, ...]] = field(default_factory=dict)
+    #: probability that a ``{rule}+`` loop goes round once more
+    loop_probability: float = 0.5
 
     def words(self) -> frozenset[str]:
         """Every model word the graph can output."""
@@ -59,13 +63,8 @@ class PhraseGraph:
         return frozenset(found)
 
     def expand(self, alternative: Alternative, *, limit: int = 10_000) -> Iterator[tuple[str, ...]]:
-        """Every word sequence one alternative stands for (sub-grammars enumerated; for tests)."""
-        count = 0
-        for sequence in self._expand(alternative.tokens, depth=0):
-            yield sequence
-            count += 1
-            if count >= limit:
-                return
+        """Word sequences one alternative stands for (sub-grammars enumerated, loops once; for tests)."""
+        yield from islice(self._expand(alternative.tokens, depth=0), limit)
 
     def _expand(self, tokens: Sequence[str], *, depth: int) -> Iterator[tuple[str, ...]]:
         if not tokens:
@@ -73,14 +72,14 @@ class PhraseGraph:
             return
         head, rest = tokens[0], tokens[1:]
         reference = _REFERENCE.match(head)
-        heads = (
-            [seq for alt in self._rule(reference.group(1), depth) for seq in self._expand(alt.tokens, depth=depth + 1)]
-            if reference
-            else [(head,)]
-        )
-        for first in heads:
+        if reference is None:
             for tail in self._expand(rest, depth=depth):
-                yield first + tail
+                yield (head, *tail)
+            return
+        for alternative in self._rule(reference.group(1), depth):
+            for first in self._expand(alternative.tokens, depth=depth + 1):
+                for tail in self._expand(rest, depth=depth):
+                    yield first + tail
 
     def _rule(self, name: str, depth: int) -> tuple[Alternative, ...]:
         if depth >= _MAX_DEPTH:
@@ -164,9 +163,13 @@ def _add_tokens(
         if reference:
             rule = graph._rule(reference.group(1), depth)
             entry = current
-            if index == 0 and cost:
-                entry = builder.state()  # carry the alternative's cost on the way in
-                builder.arcs[current].append((0, cost, entry))
+            if (index == 0 and cost) or reference.group(2):
+                entry = builder.state()  # carry the alternative's cost on the way in; loop head
+                builder.arcs[current].append((0, cost if index == 0 else 0.0, entry))
+            if reference.group(2):
+                _add_loop(builder, graph, rule, entry, target, word_id=word_id, scale=scale, depth=depth + 1)
+                current = target
+                continue
             _add_alternatives(builder, graph, rule, entry, target, word_id=word_id, scale=scale, depth=depth + 1)
         else:
             label = word_id(token)
@@ -174,6 +177,25 @@ def _add_tokens(
                 raise ValueError(f"word {token!r} is not in the model's vocabulary")
             builder.arcs[current].append((label, cost if index == 0 else 0.0, target))
         current = target
+
+
+def _add_loop(
+    builder: _Builder,
+    graph: PhraseGraph,
+    rule: Sequence[Alternative],
+    head: int,
+    dst: int,
+    *,
+    word_id: Callable[[str], int],
+    scale: float,
+    depth: int,
+) -> None:
+    """One or more of ``rule``: head → rule → tail, tail ⇢ head (again) or tail ⇢ dst (done)."""
+    tail = builder.state()
+    _add_alternatives(builder, graph, rule, head, tail, word_id=word_id, scale=scale, depth=depth)
+    again = graph.loop_probability
+    builder.arcs[tail].append((0, -math.log(again) * scale, head))
+    builder.arcs[tail].append((0, -math.log(1 - again) * scale, dst))
 
 
 def _vector_fst_bytes(builder: _Builder, *, start: int) -> bytes:

@@ -18,7 +18,7 @@ from voicebot.asr import Grammar, Recognition, RecognitionStream, SpeechRecogniz
 from voicebot.audio import read_wav, to_ulaw_frames
 from voicebot.errors import ModelError
 from voicebot.locales import get_pack
-from voicebot.nlu import understand
+from voicebot.nlu import understand, understand_nbest
 
 _RECOGNIZERS: dict[str, VoskRecognizer] = {}
 _GRAMMARS: dict[tuple[int, str, str], Grammar] = {}
@@ -41,8 +41,8 @@ def grammar_for(*, recognizer: SpeechRecognizer, locale: str, state: str) -> Gra
     key = (id(recognizer), locale, state)
     with _LOCK:
         if key not in _GRAMMARS:
-            phrases = get_pack(locale).grammar_phrases(state)
-            _GRAMMARS[key] = recognizer.grammar(name=f"{locale}/{state}", phrases=phrases)
+            graph = get_pack(locale).phrase_graph(state, unknown_token=recognizer.unknown_token)
+            _GRAMMARS[key] = recognizer.graph_grammar(name=f"{locale}/{state}", graph=graph)
         return _GRAMMARS[key]
 
 
@@ -60,21 +60,27 @@ def recognize_frames(*, frames: Iterable[bytes], recognizer: SpeechRecognizer, l
 
 
 def interpret(*, recognition: Recognition, state: str, locale: str, as_of: date, currency: str) -> dict[str, Any]:
-    """NLU over a recognition, plus the ASR details a log or CLI wants."""
-    result = understand(
-        text=recognition.text,
-        state=state,
-        locale=locale,
-        as_of=as_of,
-        currency=currency,
-        asr_confidence=recognition.confidence,
-        word_confidences=[w.conf for w in recognition.words],
-    )
+    """NLU over a recognition (its n-best list when it has one), plus the ASR details a log wants."""
+    if recognition.alternatives:
+        result = understand_nbest(
+            alternatives=recognition.alternatives, state=state, locale=locale, as_of=as_of, currency=currency
+        )
+    else:
+        result = understand(
+            text=recognition.text,
+            state=state,
+            locale=locale,
+            as_of=as_of,
+            currency=currency,
+            asr_confidence=recognition.confidence,
+            word_confidences=[w.conf for w in recognition.words],
+        )
     result["asr"] = {
         "confidence": recognition.confidence,
         "words": [
             {"word": w.word, "conf": round(w.conf, 4), "start": w.start, "end": w.end} for w in recognition.words
         ],
+        "alternatives": [{"text": text, "posterior": p} for text, p in recognition.alternatives],
         "audio_seconds": round(recognition.audio_seconds, 3),
         "decode_seconds": round(recognition.decode_seconds, 4),
     }

@@ -155,11 +155,11 @@ def request_contacts(*, session: Session, requests: Sequence[ContactAsk],
     decisions, rows = [], []
     for ask in requests:
         request = ctx.request(ask)
-        local_date, local_hour = policy.local_day_and_hour(ask.at, request.timezone)
+        local = request.local
+        local_date, local_hour = local.date(), local.hour
         decision = policy.evaluate(
             request=request, profile=rules, flags=ctx.flags(ask.loan_id),
-            history=history.around(loan_id=ask.loan_id, point_id=ask.contact_point_id, day=request.local.date(),
-                                   span=span))
+            history=history.around(loan_id=ask.loan_id, point_id=ask.contact_point_id, day=local_date, span=span))
         if decision.allowed:
             history.add_in_flight(ask=ask, local_date=local_date)
         decisions.append(decision)
@@ -202,11 +202,34 @@ def insert_with_ids(*, session: Session, model: Any, rows: Sequence[dict[str, An
         result = conn.execute(insert(model).returning(model.id, sort_by_parameter_order=True), rows)
         return [int(x) for x in result.scalars().all()]
     before = int(conn.execute(select(func.coalesce(func.max(model.id), 0))).scalar_one())
-    conn.execute(insert(model), rows)
+    executemany(session=session, statement=insert(model), rows=rows)
     after = conn.execute(select(func.count(), func.max(model.id)).where(model.id > before)).one()
     if int(after[0]) != len(rows) or int(after[1]) != before + len(rows):
         raise RuntimeError(f"{model.__tablename__}: expected ids {before + 1}..{before + len(rows)}, got {after}")
     return list(range(before + 1, before + len(rows) + 1))
+
+
+def executemany(*, session: Session, statement: Any, rows: Sequence[dict[str, Any]]) -> None:
+    """Run an INSERT or UPDATE for many parameter sets (all with the same keys) in one executemany.
+
+    The statement is compiled once and each value goes through its bind parameter's own processor,
+    so it is stored exactly as `connection.execute(statement, rows)` would store it, without the
+    per-row parameter machinery that dominates a large executemany of wide rows. Statements that
+    need SQL-side defaults filled in, or drivers with named parameters, take the ordinary path.
+    """
+    if not rows:
+        return
+    conn = session.connection()
+    dialect = conn.dialect
+    keys = list(rows[0])
+    compiled = statement.compile(dialect=dialect, column_keys=keys)
+    order = list(compiled.positiontup or [])
+    if not order or sorted(order) != sorted(keys):
+        conn.execute(statement, rows)
+        return
+    procs = [compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in order]
+    conn.exec_driver_sql(compiled.string, [tuple(p(r[k]) if p else r[k] for k, p in zip(order, procs, strict=True))
+                                           for r in rows])
 
 
 @dataclass
@@ -397,10 +420,9 @@ def record_outcomes(*, session: Session, items: Sequence[OutcomeIn], actor: str 
                  "b_details": {**(details[i.attempt_id].details or {}), **i.details}} for i in items if i.details]
     stmt = update(t).where(t.id == bindparam("b_id"), t.result.is_(None)).values(
         result=bindparam("b_result"), duration_seconds=bindparam("b_duration"))
-    for rows, statement in ((plain, stmt), (detailed, stmt.values(details=bindparam("b_details",
-                                                                                      type_=t.details.type)))):
-        if rows:
-            session.connection().execute(statement, rows)
+    executemany(session=session, statement=stmt, rows=plain)
+    executemany(session=session, statement=stmt.values(details=bindparam("b_details", type_=t.details.type)),
+                rows=detailed)
     _outcome_side_effects(session=session, items=items, found=found, actor=actor)
     return len(items)
 
@@ -461,7 +483,7 @@ def record_promises(*, session: Session, items: Sequence[PromiseIn],
     cases = {}
     for chunk in _chunks([i.loan_id for i in items]):
         cases.update(dict(session.execute(select(CollectionCase.loan_id, CollectionCase.id).where(
-            CollectionCase.loan_id.in_(chunk), CollectionCase.status == "open")).tuples().all()))
+            CollectionCase.loan_id.in_(chunk), CollectionCase.status == "open")).all()))
     cancel = [{"b_loan": i.loan_id, "b_on": i.made_on} for i in items]
     session.connection().execute(
         update(Promise).where(Promise.loan_id == bindparam("b_loan"), Promise.status == "open")

@@ -816,8 +816,9 @@ def close_and_age(*, loan: Loan, lines: Sequence[Line], on: date, more_open: boo
 
     `more_open` says that lines not passed in (falling due later) are still open.
     """
-    if not more_open and all(line.cleared_on is not None and line.penalty_fen == line.penalty_paid_fen + line.penalty_waived_fen
-           for line in lines):
+    settled = all(line.cleared_on is not None and line.penalty_fen == line.penalty_paid_fen + line.penalty_waived_fen
+                  for line in lines)
+    if settled and not more_open:
         loan.status, loan.closed_on = "closed", on
     since = oldest_overdue(lines, on=on)
     if loan.status == "active":

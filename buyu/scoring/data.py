@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from buyu.collections.models import AuditEntry, ContactAttempt, ContactFlags, ContactPoint, Promise
@@ -46,7 +46,7 @@ def load_history(*, session: Session, first: date, last: date, loan_ids: Sequenc
     )
 
 
-def _rows(session: Session, stmt: Select[Any], column: Any, ids: list[int] | None) -> list[Any]:
+def _rows(session: Session, stmt: Any, column: Any, ids: list[int] | None) -> list[Any]:
     """Run a select, restricted to loan ids in chunks when given."""
     if ids is None:
         return list(session.execute(stmt).all())
@@ -65,13 +65,13 @@ def _codes(values: list[str]) -> tuple[np.ndarray, tuple[str, ...]]:
 def _loans(*, session: Session, ids: list[int] | None, last: date) -> Loans:
     stmt = (select(Loan.id, Loan.borrower_id, Loan.principal_fen, Loan.term_months, Loan.annual_rate_micro,
                    Loan.disbursed_on, Borrower.birth_year, Borrower.segment, Borrower.region, Borrower.language,
-                   Borrower.income_band)
+                   Borrower.income_band, Loan.closed_on, Loan.written_off_on)
             .join(Borrower, Borrower.id == Loan.borrower_id).order_by(Loan.id))
     rows = sorted(_rows(session, stmt, Loan.id, ids), key=lambda r: r[0])
     borrowers = np.asarray([r[1] for r in rows], dtype=np.int64)
     points = dict(session.execute(select(ContactPoint.borrower_id, func.count()).where(
         ContactPoint.active.is_(True), or_(ContactPoint.wrong_number_on.is_(None), ContactPoint.wrong_number_on > last))
-        .group_by(ContactPoint.borrower_id)).tuples().all())
+        .group_by(ContactPoint.borrower_id)).all())
     flags = {int(b): (c, d if is_open else None) for b, c, is_open, d in session.execute(select(
         ContactFlags.borrower_id, ContactFlags.cease_from, ContactFlags.dispute_open, ContactFlags.dispute_opened_on))}
     categorical, levels = {}, {}
@@ -93,7 +93,14 @@ def _loans(*, session: Session, ids: list[int] | None, last: date) -> Loans:
         categorical=categorical, levels=levels,
         cease_from=np.asarray([flag_day(int(b), 0) for b in borrowers], dtype=np.int64),
         dispute_from=np.asarray([flag_day(int(b), 1) for b in borrowers], dtype=np.int64),
+        closed_on=np.asarray([_day_or_zero(r[11], last) for r in rows], dtype=np.int64),
+        written_off_on=np.asarray([_day_or_zero(r[12], last) for r in rows], dtype=np.int64),
     )
+
+
+def _day_or_zero(value: date | None, last: date) -> int:
+    """A date that had happened by `last` as an ordinal, else 0."""
+    return value.toordinal() if value is not None and value <= last else 0
 
 
 def _snapshots(*, session: Session, ids: list[int] | None, scope: tuple[date, date]) -> EventLog:

@@ -93,6 +93,8 @@ class EventLog:
 
     def last_before(self, loan: IntArray, day: IntArray) -> IntArray:
         """Index of each loan's last event dated before `day`, or −1."""
+        if not self.size:
+            return np.full(np.asarray(loan).size, -1, dtype=np.int64)
         idx = np.searchsorted(self.key, _keys(loan, day), side="left") - 1
         ok = (idx >= 0) & (self.loan[np.maximum(idx, 0)] == loan)
         return np.where(ok, idx, -1).astype(np.int64)
@@ -122,6 +124,9 @@ class Loans:
     #: Day a cease-contact request took effect and a dispute was opened (0 = none).
     cease_from: IntArray
     dispute_from: IntArray
+    #: Day the loan was closed or settled, and day it was written off (0 = not).
+    closed_on: IntArray
+    written_off_on: IntArray
 
     def position(self, loan: npt.ArrayLike) -> IntArray:
         """Row of each loan id (the ids must be present)."""
@@ -156,13 +161,18 @@ class History:
 
 @dataclass(frozen=True)
 class Points:
-    """Decision points (loan, day ordinal) with the treatment done that day, its collector and hour."""
+    """Decision points (loan, day ordinal) with the treatment done that day, its collector, hour and result.
+
+    `result`: 0 no contact attempt, 1 attempt without a right-party conversation, 2 conversation without a
+    promise, 3 promise to pay.
+    """
 
     loan: IntArray
     day: IntArray
     treatment: IntArray
     collector: IntArray  # 0 = none
     hour: IntArray
+    result: IntArray
 
     @property
     def size(self) -> int:
@@ -173,7 +183,7 @@ class Points:
         """A subset by index or mask."""
         i = np.asarray(idx)
         return Points(loan=self.loan[i], day=self.day[i], treatment=self.treatment[i], collector=self.collector[i],
-                      hour=self.hour[i])
+                      hour=self.hour[i], result=self.result[i])
 
 
 @dataclass(frozen=True)
@@ -228,10 +238,10 @@ def decision_points(*, history: History, first: date, last: date) -> Points:
     loan, day = snaps.loan[keep], snaps.day[keep] + 1
     ok = ~_placed(history=history, loan=loan, day=day) & ~_disputed(history=history, loan=loan, day=day)
     loan, day = loan[ok], day[ok]
-    treatment, collector, hour = observed_treatment(history=history, loan=loan, day=day)
-    sold = treatment < 0
-    return Points(loan=loan[~sold], day=day[~sold], treatment=treatment[~sold], collector=collector[~sold],
-                  hour=hour[~sold])
+    treatment, collector, hour, result = observed_treatment(history=history, loan=loan, day=day)
+    keep = treatment >= 0
+    return Points(loan=loan[keep], day=day[keep], treatment=treatment[keep], collector=collector[keep],
+                  hour=hour[keep], result=result[keep])
 
 
 def _placed(*, history: History, loan: IntArray, day: IntArray) -> BoolArray:
@@ -249,12 +259,14 @@ def _disputed(*, history: History, loan: IntArray, day: IntArray) -> BoolArray:
     return (since > 0) & (since < day)
 
 
-def observed_treatment(*, history: History, loan: IntArray, day: IntArray) -> tuple[IntArray, IntArray, IntArray]:
-    """(treatment, collector, local hour) done on each (loan, day); treatment −1 marks a sale."""
+def observed_treatment(*, history: History, loan: IntArray,
+                       day: IntArray) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+    """(treatment, collector, local hour, result) done on each (loan, day); treatment −1 marks a sale."""
     n = loan.size
     treatment = np.full(n, NO_ACTION, dtype=np.int64)
     collector = np.zeros(n, dtype=np.int64)
     hour = np.full(n, 10, dtype=np.int64)
+    result = np.zeros(n, dtype=np.int64)
     att = history.attempts
     if att.size:
         if "t_code" not in att.columns:
@@ -263,6 +275,7 @@ def observed_treatment(*, history: History, loan: IntArray, day: IntArray) -> tu
         best = np.zeros(n, dtype=np.int64)
         prio, codes = np.asarray(att["priority"], dtype=np.int64), np.asarray(att["t_code"], dtype=np.int64)
         who, when = np.asarray(att["collector"], dtype=np.int64), np.asarray(att["hour"], dtype=np.int64)
+        funnel = np.asarray(att["funnel"], dtype=np.int64)
         for k in range(int((hi - lo).max(initial=0))):
             j = np.where(lo + k < hi, lo + k, 0)
             better = (lo + k < hi) & (prio[j] > best)
@@ -270,13 +283,15 @@ def observed_treatment(*, history: History, loan: IntArray, day: IntArray) -> tu
             treatment = np.where(better, codes[j], treatment)
             collector = np.where(better, who[j], collector)
             hour = np.where(better, when[j], hour)
+            result = np.where(better, funnel[j], result)
     plc = history.placements
     if plc.size:
         idx = plc.exact(loan, day)
         kind = np.asarray(plc["kind"], dtype=np.int64)[np.maximum(idx, 0)]
-        treatment = np.select([(idx >= 0) & (kind == AGENCY), (idx >= 0) & (kind == LEGAL), (idx >= 0) & (kind == SALE)],
+        here = idx >= 0
+        treatment = np.select([here & (kind == AGENCY), here & (kind == LEGAL), here & (kind == SALE)],
                               [T_INDEX["agency"], T_INDEX["legal"], -1], treatment)
-    return treatment, collector, hour
+    return treatment, collector, hour, result
 
 
 # --------------------------------------------------------------------------- outcomes
@@ -308,13 +323,16 @@ def outcomes(*, history: History, points: Points, last_day: int | None = None) -
 
 NUMERIC: tuple[str, ...] = (
     "dpd", "log_overdue", "log_outstanding", "overdue_share", "log_principal", "term_months", "annual_rate",
-    "months_on_book", "instalments_paid", "paid_share_of_term", "age", "contact_points",
-    "attempts_7d", "attempts_30d", "attempts_total", "calls_total", "answered_rate", "rpc_7d", "rpc_30d",
-    "rpc_total", "rpc_rate", "wrong_party_total", "sms_total", "visits_total", "agent_calls_total",
-    "days_since_attempt", "days_since_rpc", "ptp_total", "ptp_kept", "ptp_broken", "keep_rate", "open_ptp",
-    "open_ptp_share", "days_to_ptp_due", "payments_30d", "log_paid_30d", "log_paid_90d", "days_since_payment",
-    "last_payment_share", "complaints", "agency_before", "cease",
+    "months_on_book", "instalments_paid", "paid_share_of_term", "age", "contact_points", "history_days",
+    "attempts_7d", "attempts_30d", "attempts_90d", "calls_90d", "answered_rate", "rpc_7d", "rpc_30d", "rpc_90d",
+    "rpc_rate", "wrong_party_90d", "sms_30d", "visits_90d", "agent_calls_30d", "days_since_attempt",
+    "days_since_rpc", "ptp_90d", "ptp_kept_90d", "ptp_broken_90d", "keep_rate", "open_ptp", "open_ptp_share",
+    "days_to_ptp_due", "payments_30d", "log_paid_30d", "log_paid_90d", "days_since_payment", "last_payment_share",
+    "complaints_90d", "agency_before", "cease",
 )
+#: Behaviour is read over fixed windows (7, 30, 90 days) and recency is capped, so a feature means the same
+#: for an account boarded last month and one worked for years.
+WINDOW = 90
 CATEGORICAL: tuple[str, ...] = ("bucket", "segment", "region", "language", "income_band", "last_result")
 
 
@@ -362,36 +380,51 @@ def _account_features(*, history: History, loan: IntArray, day: IntArray) -> dic
 
 def _contact_features(*, history: History, loan: IntArray, day: IntArray) -> dict[str, FloatArray]:
     att = history.attempts
-    out: dict[str, FloatArray] = {}
-    zeros = np.zeros_like(day)
     if "is_rpc" not in att.columns:
         _derive_attempt_flags(att)
     lo7, hi = att.span(loan, day - 7, day)
     lo30, _ = att.span(loan, day - 30, day)
-    lo, _ = att.span(loan, zeros, day)
+    lo, _ = att.span(loan, day - WINDOW, day)
     calls = att.total("is_call", lo, hi)
     answered = att.total("is_answered", lo, hi)
-    rpc_total = att.total("is_rpc", lo, hi)
+    rpc = att.total("is_rpc", lo, hi)
     talks = calls + att.total("is_visit", lo, hi)
-    out |= {
+    out: dict[str, FloatArray] = {
         "attempts_7d": att.total(None, lo7, hi), "attempts_30d": att.total(None, lo30, hi),
-        "attempts_total": att.total(None, lo, hi), "calls_total": calls,
+        "attempts_90d": att.total(None, lo, hi), "calls_90d": calls,
         "answered_rate": np.where(calls > 0, answered / np.maximum(calls, 1), np.nan),
-        "rpc_7d": att.total("is_rpc", lo7, hi), "rpc_30d": att.total("is_rpc", lo30, hi), "rpc_total": rpc_total,
-        "rpc_rate": np.where(talks > 0, rpc_total / np.maximum(talks, 1), np.nan),
-        "wrong_party_total": att.total("is_wrong", lo, hi), "sms_total": att.total("is_sms", lo, hi),
-        "visits_total": att.total("is_visit", lo, hi), "agent_calls_total": att.total("is_agent", lo, hi),
+        "rpc_7d": att.total("is_rpc", lo7, hi), "rpc_30d": att.total("is_rpc", lo30, hi), "rpc_90d": rpc,
+        "rpc_rate": np.where(talks > 0, rpc / np.maximum(talks, 1), np.nan),
+        "wrong_party_90d": att.total("is_wrong", lo, hi), "sms_30d": att.total("is_sms", lo30, hi),
+        "visits_90d": att.total("is_visit", lo, hi), "agent_calls_30d": att.total("is_agent", lo30, hi),
     }
     last = att.last_before(loan, day)
-    out["days_since_attempt"] = np.where(last >= 0, day - att.day[np.maximum(last, 0)], np.nan)
-    out["days_since_rpc"] = _days_since_flag(att, "is_rpc", loan=loan, day=day)
+    out["days_since_attempt"] = _capped(np.where(last >= 0, day - att.day[np.maximum(last, 0)], np.nan))
+    out["days_since_rpc"] = _capped(_days_since_flag(att, "is_rpc", loan=loan, day=day))
     comp = history.complaints
-    clo, chi = comp.span(loan, zeros, day)
-    out["complaints"] = comp.total(None, clo, chi)
+    clo, chi = comp.span(loan, day - WINDOW, day)
+    out["complaints_90d"] = comp.total(None, clo, chi)
     plc = history.placements
-    plo, phi = plc.span(loan, zeros, day)
+    plo, phi = plc.span(loan, np.zeros_like(day), day)
     out["agency_before"] = (phi > plo).astype(np.float64)
+    out["history_days"] = _history_days(history=history, loan=loan, day=day)
     return out
+
+
+def _capped(days: FloatArray) -> FloatArray:
+    """Days since an event, capped at the window; NaN (never) stays NaN."""
+    return np.minimum(days, float(WINDOW))
+
+
+def _history_days(*, history: History, loan: IntArray, day: IntArray) -> FloatArray:
+    """Days of the account's delinquency history seen before `day` (capped at the window)."""
+    snaps = history.snapshots
+    if not snaps.size:
+        return np.zeros(loan.size)
+    lo = np.searchsorted(snaps.key, loan << DAY_BITS, side="left")
+    safe = np.minimum(lo, snaps.size - 1)
+    first = np.where(snaps.loan[safe] == loan, snaps.day[safe], day)
+    return np.minimum(np.maximum(day - first, 0), WINDOW).astype(np.float64)
 
 
 def _derive_attempt_flags(att: EventLog) -> None:
@@ -408,6 +441,7 @@ def _derive_attempt_flags(att: EventLog) -> None:
     att.columns["is_agent"] = (chan == "agent_call").astype(np.float64)
     att.columns["priority"] = np.asarray([CHANNEL_PRIORITY.get(c, 0) for c in chan], dtype=np.int64)
     att.columns["t_code"] = np.asarray([T_INDEX.get(c, NO_ACTION) for c in chan], dtype=np.int64)
+    att.columns["funnel"] = np.where(res == "ptp", 3, np.where(np.isin(res, list(RPC_RESULTS)), 2, 1)).astype(np.int64)
     group = [RESULT_GROUP.get(str(r), "unanswered") for r in res]
     att.columns["result_group"] = np.asarray([LAST_RESULT_LEVELS.index(g) for g in group], dtype=np.int64)
 
@@ -426,9 +460,9 @@ def _days_since_flag(att: EventLog, name: str, *, loan: IntArray, day: IntArray)
 def _promise_features(*, history: History, loan: IntArray, day: IntArray, overdue: FloatArray) -> dict[str, FloatArray]:
     pro, jud = history.promises, history.judged
     zeros = np.zeros_like(day)
-    lo, hi = pro.span(loan, zeros, day)
+    lo, hi = pro.span(loan, day - WINDOW, day)
     made = pro.total(None, lo, hi)
-    jlo, jhi = jud.span(loan, zeros, day)
+    jlo, jhi = jud.span(loan, day - WINDOW, day)
     kept = jud.total("kept", jlo, jhi)
     broken = jud.total("broken", jlo, jhi)
     last = pro.last_before(loan, day)
@@ -441,7 +475,7 @@ def _promise_features(*, history: History, loan: IntArray, day: IntArray, overdu
     else:
         is_open, amount, due = np.zeros(loan.size, dtype=bool), np.zeros(loan.size), zeros
     return {
-        "ptp_total": made, "ptp_kept": kept, "ptp_broken": broken,
+        "ptp_90d": made, "ptp_kept_90d": kept, "ptp_broken_90d": broken,
         "keep_rate": np.where(kept + broken > 0, kept / np.maximum(kept + broken, 1), np.nan),
         "open_ptp": is_open.astype(np.float64),
         "open_ptp_share": np.where(is_open, amount / np.maximum(overdue, 1.0), 0.0),
@@ -460,7 +494,7 @@ def _payment_features(*, history: History, loan: IntArray, day: IntArray, overdu
     return {
         "payments_30d": pay.total(None, lo30, hi), "log_paid_30d": np.log1p(pay.total("amount", lo30, hi) / 100),
         "log_paid_90d": np.log1p(pay.total("amount", lo90, hi) / 100),
-        "days_since_payment": np.where(last >= 0, day - (pay.day[safe] if pay.size else day), np.nan),
+        "days_since_payment": _capped(np.where(last >= 0, day - (pay.day[safe] if pay.size else day), np.nan)),
         # A part payment's share of what was due says much about ability to pay.
         "last_payment_share": np.where(recent, amount / np.maximum(amount + overdue, 1.0), np.nan),
     }
@@ -485,3 +519,32 @@ def _categorical(*, history: History, loan: IntArray, day: IntArray,
     levels.append(LAST_RESULT_LEVELS)
     cats = np.column_stack(columns).astype(np.int64) if loan.size else np.zeros((0, len(CATEGORICAL)), dtype=np.int64)
     return cats, tuple(levels)
+
+
+#: Account facts the valuation model uses: available for any owed account, delinquent or not.
+FACTS_NUMERIC: tuple[str, ...] = (
+    "log_balance", "log_principal", "months_on_book", "paid_share_of_term", "log_paid_90d", "payments_30d",
+    "ptp_kept_90d", "ptp_broken_90d", "rpc_90d", "attempts_90d", "answered_rate", "days_since_payment",
+)
+FACTS_CATEGORICAL: tuple[str, ...] = ("segment", "region", "language", "income_band")
+
+
+def account_facts(*, history: History, loan: IntArray, day: IntArray, balance_fen: FloatArray) -> FeatureFrame:
+    """Facts known at the end of `day − 1` about each loan (no snapshot needed), for valuation."""
+    loans = history.loans
+    pos = loans.position(loan)
+    cols: dict[str, FloatArray] = {"log_balance": np.log1p(np.asarray(balance_fen, dtype=np.float64) / 100),
+                                   "log_principal": np.log1p(loans.principal_fen[pos] / 100),
+                                   "months_on_book": (day - loans.disbursed[pos]) / 30.4}
+    lo, hi = history.paid_lines.span(loan, np.zeros_like(day), day)
+    paid = history.paid_lines.total("n", lo, hi) if history.paid_lines.size else np.zeros(loan.size)
+    cols["paid_share_of_term"] = paid / np.maximum(loans.term_months[pos], 1)
+    cols |= _contact_features(history=history, loan=loan, day=day)
+    cols |= _promise_features(history=history, loan=loan, day=day, overdue=np.asarray(balance_fen, dtype=np.float64))
+    cols |= _payment_features(history=history, loan=loan, day=day, overdue=np.asarray(balance_fen, dtype=np.float64))
+    numeric = np.column_stack([cols[n] for n in FACTS_NUMERIC]) if loan.size else np.zeros((0, len(FACTS_NUMERIC)))
+    cats = np.column_stack([loans.categorical[n][pos] for n in FACTS_CATEGORICAL]) if loan.size \
+        else np.zeros((0, len(FACTS_CATEGORICAL)), dtype=np.int64)
+    return FeatureFrame(numeric=numeric.astype(np.float64), numeric_names=FACTS_NUMERIC,
+                        categorical=cats.astype(np.int64), categorical_names=FACTS_CATEGORICAL,
+                        levels=tuple(loans.levels[n] for n in FACTS_CATEGORICAL))

@@ -31,8 +31,11 @@ from buyu.scoring.features import FeatureFrame
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-SMALL_SAMPLE = 20_000
+SMALL_SAMPLE = 5_000
 CHUNK = 100_000
+#: Ensemble sizes (module-level so a quick test run can shrink them).
+GBM_ITERATIONS = 80
+FOREST_TREES = 400
 
 
 def logit(p: npt.ArrayLike) -> FloatArray:
@@ -51,15 +54,17 @@ def _rcs(x: FloatArray, knots: FloatArray) -> FloatArray:
     k = knots.size
     if k < 3:
         return np.zeros((x.size, 0))
+    cubes = []
+    for t in knots:
+        v = np.maximum(x - t, 0.0)
+        cubes.append(v * v * v)
     t_k, t_k1 = knots[-1], knots[-2]
     norm = (t_k - knots[0]) ** 2 or 1.0
-    cols = []
+    out = np.empty((x.size, k - 2))
     for j in range(k - 2):
-        t_j = knots[j]
-        term = (np.maximum(x - t_j, 0) ** 3 - np.maximum(x - t_k1, 0) ** 3 * (t_k - t_j) / (t_k - t_k1)
-                + np.maximum(x - t_k, 0) ** 3 * (t_k1 - t_j) / (t_k - t_k1))
-        cols.append(term / norm)
-    return np.column_stack(cols)
+        a, b = (t_k - knots[j]) / (t_k - t_k1), (t_k1 - knots[j]) / (t_k - t_k1)
+        out[:, j] = (cubes[j] - cubes[k - 2] * a + cubes[k - 1] * b) / norm
+    return out
 
 
 @dataclass(frozen=True)
@@ -87,7 +92,7 @@ class Encoder:
         for j, name in enumerate(frame.numeric_names):
             x = frame.numeric[:, j]
             ok = x[np.isfinite(x)]
-            if ok.size == 0 or float(ok.max()) == float(ok.min()) and ok.size == x.size:
+            if ok.size == 0 or (float(ok.max()) == float(ok.min()) and ok.size == x.size):
                 continue  # nothing to learn from a column that never varies
             med = float(np.median(ok))
             q1, q3 = np.quantile(ok, [0.25, 0.75])
@@ -112,21 +117,28 @@ class Encoder:
 
     def transform(self, frame: FeatureFrame) -> FloatArray:
         """The design matrix of a frame (float64; call on chunks for very large frames)."""
-        parts = []
+        out = np.empty((frame.size, len(self.columns)))
+        col = 0
         for code in self.numeric:
             x = frame.num(code.name)
             missing = ~np.isfinite(x)
             z = np.clip((np.where(missing, code.median, x) - code.median) / code.scale, -10, 10)
-            parts.append(z[:, None])
+            out[:, col] = z
+            col += 1
             if code.knots.size >= 3:
-                parts.append(_rcs(z, code.knots))
+                width = code.knots.size - 2
+                out[:, col:col + width] = _rcs(z, code.knots)
+                col += width
             if code.missing:
-                parts.append(missing[:, None].astype(np.float64))
+                out[:, col] = missing
+                col += 1
         for name, kept in self.categorical:
-            labels = frame.cat_labels(name)
-            parts.append(np.column_stack([labels == v for v in kept]).astype(np.float64) if kept
-                         else np.zeros((frame.size, 0)))
-        return np.hstack(parts) if parts else np.zeros((frame.size, 0))
+            codes, levels = frame.cat(name)
+            for v in kept:
+                # Compare codes, not strings: the level's code in this frame (absent levels match nothing).
+                out[:, col] = codes == levels.index(v) if v in levels else 0.0
+                col += 1
+        return out
 
 
 @dataclass(frozen=True)
@@ -178,7 +190,7 @@ class TreeModel:
     onehot: bool
 
     @staticmethod
-    def fit(frame: FeatureFrame, y: npt.ArrayLike, *, seed: int = 0, iterations: int = 150) -> TreeModel:
+    def fit(frame: FeatureFrame, y: npt.ArrayLike, *, seed: int = 0) -> TreeModel:
         """Boosting when the sample is large, a forest when it is small."""
         yy = np.asarray(y, dtype=np.int64)
         levels = frame.levels
@@ -188,11 +200,11 @@ class TreeModel:
             x = _tree_matrix(frame, levels=levels, keep=keep, onehot=False)
             cats = list(range(keep.size, x.shape[1]))
             gbm = HistGradientBoostingClassifier(
-                max_iter=iterations, learning_rate=0.08, max_leaf_nodes=15, min_samples_leaf=50,
+                max_iter=GBM_ITERATIONS, learning_rate=0.12, max_leaf_nodes=15, min_samples_leaf=50,
                 l2_regularization=1.0, categorical_features=cats or None, early_stopping=False, random_state=seed)
             return TreeModel("gbm", gbm.fit(x, yy), levels, keep, onehot=False)
         x = _tree_matrix(frame, levels=levels, keep=keep, onehot=True)
-        forest = RandomForestClassifier(n_estimators=400, min_samples_leaf=2, max_features="sqrt", n_jobs=2,
+        forest = RandomForestClassifier(n_estimators=FOREST_TREES, min_samples_leaf=2, max_features="sqrt", n_jobs=2,
                                         random_state=seed)
         return TreeModel("forest", forest.fit(x, yy), levels, keep, onehot=True)
 
@@ -249,25 +261,42 @@ def crossfit(*, n: int, splits: Sequence[tuple[IntArray, IntArray]],
 
 @dataclass(frozen=True)
 class BaseScores:
-    """The first stage: a scorecard and a tree model fitted on all rows, plus their out-of-fold logits."""
+    """The first stage: a scorecard and a tree model, and their out-of-fold logits for the second stage.
+
+    New rows get the tree model refitted on all rows and the average of the fold scorecards (a
+    linear model, so one matrix product), which keeps the scorecard logits' spread close to the
+    out-of-fold logits the second stage learned from. `scorecard` (refitted on all rows) gives the
+    reason codes.
+    """
 
     scorecard: Scorecard
+    card_coef: FloatArray  # the fold scorecards' average
+    card_intercept: float
     tree: TreeModel
     oof: FloatArray  # (rows, 2): scorecard and tree logits, out of fold
 
-    def logits(self, frame: FeatureFrame) -> FloatArray:
-        """(rows, 2) first-stage logits of new rows."""
-        return np.column_stack([self.scorecard.logit(frame), self.tree.logit(frame)])
+    def logits(self, frame: FeatureFrame, *, design: FloatArray | None = None) -> FloatArray:
+        """(rows, 2) first-stage logits of new rows (pass the encoder's design if already computed)."""
+        if design is None:
+            card = np.empty(frame.size)
+            for k in range(0, frame.size, CHUNK):
+                part = frame.take(np.arange(k, min(k + CHUNK, frame.size)))
+                card[k:k + part.size] = self.scorecard.encoder.transform(part) @ self.card_coef + self.card_intercept
+        else:
+            card = design @ self.card_coef + self.card_intercept
+        return np.column_stack([card, self.tree.logit(frame)])
 
 
 def fit_base(frame: FeatureFrame, y: npt.ArrayLike, *, splits: Sequence[tuple[IntArray, IntArray]],
              c: float = 0.3, seed: int = 0) -> BaseScores:
-    """Fit the first stage on all rows and cross-fit its out-of-fold logits for the second stage."""
+    """Fit the first stage per fold for out-of-fold logits, then the models used for new rows."""
     yy = np.asarray(y, dtype=np.int64)
     encoder = Encoder.fit(frame)
+    cards: list[Scorecard] = []
 
     def card(train: IntArray, test: IntArray) -> FloatArray:
-        return Scorecard.fit(frame.take(train), yy[train], c=c, encoder=encoder).logit(frame.take(test))
+        cards.append(Scorecard.fit(frame.take(train), yy[train], c=c, encoder=encoder))
+        return cards[-1].logit(frame.take(test))
 
     def tree(train: IntArray, test: IntArray) -> FloatArray:
         return TreeModel.fit(frame.take(train), yy[train], seed=seed).logit(frame.take(test))
@@ -275,4 +304,6 @@ def fit_base(frame: FeatureFrame, y: npt.ArrayLike, *, splits: Sequence[tuple[In
     oof = np.column_stack([crossfit(n=frame.size, splits=splits, fit_predict=card),
                            crossfit(n=frame.size, splits=splits, fit_predict=tree)])
     return BaseScores(scorecard=Scorecard.fit(frame, yy, c=c, encoder=encoder),
+                      card_coef=np.mean([x.coef for x in cards], axis=0),
+                      card_intercept=float(np.mean([x.intercept for x in cards])),
                       tree=TreeModel.fit(frame, yy, seed=seed), oof=oof)

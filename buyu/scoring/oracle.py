@@ -13,7 +13,6 @@ collectors through their code (`SIM-<KIND>-<id>`), as the simulation runner boar
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
 
 import numpy as np
 import numpy.typing as npt
@@ -58,6 +57,28 @@ def collector_ids(*, codes: dict[int, str]) -> dict[int, int]:
     return out
 
 
+def _attempts_of(history: History, account_of: dict[int, int]) -> tuple[IntArray, IntArray]:
+    """Truth account and treatment code of every carried-out attempt in the history."""
+    att = history.attempts
+    if att.size and "t_code" not in att.columns:
+        from buyu.scoring.features import _derive_attempt_flags
+
+        _derive_attempt_flags(att)
+    acct = np.asarray([account_of.get(int(x), 0) for x in att.loan], dtype=np.int64)
+    codes = TO_SIM[np.asarray(att["t_code"], dtype=np.int64)] if att.size else acct
+    return acct, codes
+
+
+def advance(*, truth: GroundTruth, history: History, account_of: dict[int, int], until: int) -> None:
+    """Move a fresh truth through every day up to and including `until` (an ordinal), adding each day's contacts."""
+    acct, codes = _attempts_of(history, account_of)
+    while truth.day.toordinal() <= until:
+        done = (history.attempts.day == truth.day.toordinal()) & (acct > 0)
+        if done.any():
+            truth.record_contacts(account_ids=acct[done], treatment=codes[done])
+        truth.advance_day()
+
+
 def replay(*, truth: GroundTruth, history: History, points: Points, account_of: dict[int, int],
            collector_of: dict[int, int], overdue: FloatArray, balance: FloatArray, open_ptp: npt.ArrayLike,
            dpd: FloatArray) -> Truth:
@@ -66,9 +87,8 @@ def replay(*, truth: GroundTruth, history: History, points: Points, account_of: 
     out = Truth(p7=np.zeros(n), p30=np.zeros(n), p30_all=np.zeros((n, len(TREATMENTS))), skill=np.ones(n))
     acct = np.asarray([account_of.get(int(x), 0) for x in points.loan], dtype=np.int64)
     coll = np.asarray([collector_of.get(int(c), 0) for c in points.collector], dtype=np.int64)
-    att_acct = np.asarray([account_of.get(int(x), 0) for x in history.attempts.loan], dtype=np.int64)
-    att_t = TO_SIM[np.asarray(history.attempts["t_code"], dtype=np.int64)] if history.attempts.size else att_acct
-    last = int(points.day.max()) if n else truth.day.toordinal()
+    att_acct, att_t = _attempts_of(history, account_of)
+    last = int(points.day.max()) if n else truth.day.toordinal() - 1
     while truth.day.toordinal() <= last:
         today = truth.day.toordinal()
         here = np.flatnonzero(points.day == today)
@@ -96,8 +116,8 @@ def _ask(truth: GroundTruth, out: Truth, here: IntArray, *, acct: IntArray, coll
     for t in range(len(TREATMENTS)):
         total = np.zeros(here.size)
         for hour in TYPICAL_HOURS:
-            total += truth.responses(accounts=arrays, treatment=int(TO_SIM[t]), collector_ids=None, hour=hour,
-                                     day=day).p_pay_30d
+            total += truth.responses(accounts=arrays, treatment=np.full(here.size, TO_SIM[t]), collector_ids=None,
+                                     hour=hour, day=day).p_pay_30d
         out.p30_all[here, t] = total / len(TYPICAL_HOURS)
     staffed = coll[here] > 0
     if staffed.any():
@@ -109,8 +129,3 @@ def _ask(truth: GroundTruth, out: Truth, here: IntArray, *, acct: IntArray, coll
         mismatch = ko & ~truth.staff.speaks_korean[c]
         factor = truth.scenario.collector_pool.language_mismatch_factor
         out.skill[here[staffed]] = skill * np.where(mismatch, factor, 1.0)
-
-
-def start_day(truth: GroundTruth) -> date:
-    """The truth's first day (the scenario start)."""
-    return truth.day - timedelta(days=0)

@@ -1,47 +1,80 @@
 """Debtor propensity by treatment: P(pay within 7 / 30 days | account, treatment), expected amount, uplift.
 
-Two stages (pure, on arrays):
+Pure, on arrays. Three parts:
 
 1. A treatment-blind *prognostic* score: the spline scorecard and the tree model of
    `learner.fit_base`, trained on whether the account paid within 30 days.
-2. Per horizon a logistic *treatment head* on [scorecard logit, tree logit, a few drivers g(x)],
-   with a main effect per treatment and every treatment's interaction with those inputs (the
-   treatment-interaction uplift model). It is fitted on out-of-fold first-stage scores, so it also
-   calibrates them. Scoring a treatment is one matrix–vector product: counterfactual scores for all
-   treatments cost little more than one.
+2. Per horizon a logistic *treatment head* on A = [scorecard logit, tree logit, drivers g(x)], with
+   a main effect per treatment and heavily shrunk treatment × input interactions. It is fitted on
+   out-of-fold first-stage scores, so it also calibrates them. Scoring every treatment is one small
+   matrix product.
+3. A *contact funnel* for the treatments that talk to the borrower (robot call, agent call, field
+   visit): P(right-party contact | x, channel) × P(promise | contact, x, channel) × P(paid within 7
+   days | promise, x). Every attempt shows its result, so this induced-payment probability u_t(x) is
+   estimated from many more events than the payments alone, and it is what a contact *adds*.
 
-Uplift of treatment t = P(pay | t) − P(pay | no_action); the expected amount is P(pay within 30 days
-| t) × E[amount | paid, t], the latter a log-linear model with Duan's smearing. Amounts leave this
-module as whole fen.
+Uplift (the difference a treatment makes today versus doing nothing today):
+* conversational t: 1 − (1 − P(pay | no_action)) × (1 − u_t(x)) − P(pay | no_action), and the
+  treatment's propensity is built the same way, so propensity and uplift agree;
+* SMS, agency, legal: the head's P(pay | t) − P(pay | no_action).
+A treatment never seen in a bucket during training (`min_support`) is scored as no_action and
+flagged unsupported: no evidence, no claimed effect. The expected amount is P(pay within 30 days |
+t) × E[amount | paid, t] (log-linear, Duan's smearing). Amounts leave this module as whole fen.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
+from scipy.optimize import minimize_scalar
 from sklearn.linear_model import LogisticRegression, Ridge
 
-from buyu.scoring.features import NO_ACTION, TREATMENTS, FeatureFrame
-from buyu.scoring.learner import BaseScores, Scorecard, crossfit, fit_base, folds, sigmoid
+from buyu.scoring.features import NO_ACTION, T_INDEX, TREATMENTS, FeatureFrame, bucket_code
+from buyu.scoring.learner import BaseScores, Scorecard, crossfit, fit_base, folds, logit, sigmoid
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 
-#: Drivers the treatment heads may interact with (those present in a frame are used).
+#: Drivers the heads and the funnel use besides the two base logits (those present in a frame).
 DRIVERS: tuple[str, ...] = (
     "dpd", "log_outstanding", "answered_rate", "rpc_rate", "keep_rate", "open_ptp", "attempts_7d", "days_since_rpc",
-    "last_payment_share", "cease", "bucket", "language", "segment", "last_result",
+    "ptp_90d", "ptp_broken_90d", "last_payment_share", "cease", "bucket", "language", "last_result",
 )
-HORIZONS: tuple[str, ...] = ("p7", "p30")
+CONVERSATIONAL: tuple[int, ...] = tuple(T_INDEX[t] for t in ("robot_call", "agent_call", "field_visit"))
+#: Interaction columns are scaled down before fitting: an L2 penalty 1/scale² times the main effects'.
+INTERACTION_SCALE = 0.1
+
+
+@dataclass(frozen=True)
+class Linear:
+    """A fitted logistic regression as plain arrays (fast and picklable)."""
+
+    coef: FloatArray
+    intercept: float
+
+    @staticmethod
+    def fit(x: FloatArray, y: npt.ArrayLike, *, c: float = 0.5, weight: FloatArray | None = None) -> Linear:
+        """Fit (optionally weighted); a constant outcome gives the constant's logit."""
+        yy = np.asarray(y, dtype=np.int64)
+        if yy.size == 0 or yy.min() == yy.max():
+            rate = (yy.mean() if yy.size else 0.0) * 0.98 + 0.01
+            return Linear(np.zeros(x.shape[1]), float(np.log(rate / (1 - rate))))
+        model = LogisticRegression(C=c, max_iter=3000).fit(x, yy, sample_weight=weight)
+        return Linear(model.coef_[0].astype(np.float64), float(model.intercept_[0]))
+
+    def p(self, x: FloatArray) -> FloatArray:
+        """P(y = 1)."""
+        return sigmoid(x @ self.coef + self.intercept)
 
 
 @dataclass(frozen=True)
 class Head:
-    """A fitted treatment head: logit = A·(w + w_t) + b_t, A = [base logits, drivers]."""
+    """A fitted treatment head: logit_t = A·(w + w_t) + b_t."""
 
-    weights: FloatArray  # (treatments, inputs): main weights plus each treatment's interaction
+    weights: FloatArray  # (treatments, inputs)
     bias: FloatArray  # (treatments,)
 
     def logits(self, inputs: FloatArray) -> FloatArray:
@@ -50,11 +83,31 @@ class Head:
 
 
 @dataclass(frozen=True)
+class Funnel:
+    """Per conversational channel: P(RPC | x), P(promise | RPC, x); pooled P(paid in 7 days | promise, x)."""
+
+    rpc: dict[int, Linear]
+    promise: dict[int, Linear]
+    kept: Linear
+    #: Per horizon and channel, the share of induced payments that would not have come anyway under the
+    #: logging strategy (fitted by likelihood; a promise today partly replaces tomorrow's contact).
+    crowd: dict[str, FloatArray] = field(default_factory=dict)
+
+    def induced(self, inputs: FloatArray) -> FloatArray:
+        """(rows, treatments) u_t(x): the chance treatment t itself brings a payment within 7 days."""
+        out = np.zeros((inputs.shape[0], len(TREATMENTS)))
+        kept = self.kept.p(inputs)
+        for t in self.rpc:
+            out[:, t] = self.rpc[t].p(inputs) * self.promise[t].p(inputs) * kept
+        return out
+
+
+@dataclass(frozen=True)
 class AmountModel:
     """log(amount paid within 30 days | paid) ~ inputs + treatment; mean = exp(prediction) × smearing."""
 
-    weights: FloatArray  # (inputs,)
-    treatment: FloatArray  # (treatments,)
+    weights: FloatArray
+    treatment: FloatArray
     intercept: float
     smearing: float
 
@@ -66,21 +119,19 @@ class AmountModel:
 
 @dataclass(frozen=True)
 class Scores:
-    """Scores of rows × TREATMENTS: probabilities, expected amounts (fen), uplift, reasons input."""
+    """Scores of rows × TREATMENTS (amounts in whole fen)."""
 
     p7: FloatArray
     p30: FloatArray
-    amount_fen: IntArray
+    amount_fen: IntArray  # expected within 30 days
+    uplift7: FloatArray  # P(pay within 7 days | t) − P(… | no_action)
+    uplift7_fen: IntArray  # uplift7 × E[amount | paid, t]
+    supported: BoolArray
 
     @property
     def uplift30(self) -> FloatArray:
         """P(pay within 30 days | t) − P(… | no_action)."""
         return np.asarray(self.p30 - self.p30[:, [NO_ACTION]], dtype=np.float64)
-
-    @property
-    def uplift_amount_fen(self) -> IntArray:
-        """Expected fen within 30 days under t minus under no_action."""
-        return np.asarray(self.amount_fen - self.amount_fen[:, [NO_ACTION]], dtype=np.int64)
 
     def taken(self, treatment: IntArray) -> tuple[FloatArray, FloatArray, IntArray]:
         """(p7, p30, amount) of the treatment each row actually got."""
@@ -90,87 +141,138 @@ class Scores:
 
 @dataclass(frozen=True)
 class PropensityModel:
-    """The fitted two-stage propensity model."""
+    """The fitted propensity model (see the module docstring)."""
 
     base: BaseScores
     drivers: tuple[str, ...]
-    driver_columns: IntArray  # encoder columns used as drivers
+    driver_columns: IntArray
     driver_mean: FloatArray
     driver_scale: FloatArray
     heads: dict[str, Head]
+    funnel: Funnel
     amount: AmountModel
-    treatment_counts: IntArray
+    support: IntArray  # (treatments, buckets) training points
+    min_support: int
 
     def inputs(self, frame: FeatureFrame) -> FloatArray:
-        """A = [scorecard logit, tree logit, standardised drivers]."""
-        base = self.base.logits(frame)
-        return _inputs(base, self._drivers(frame), self.driver_mean, self.driver_scale)
-
-    def _drivers(self, frame: FeatureFrame) -> FloatArray:
+        """A = [scorecard logit, tree logit, standardised drivers] (the encoding computed once per chunk)."""
         enc = self.base.scorecard.encoder
-        out = np.empty((frame.size, self.driver_columns.size))
+        out = np.empty((frame.size, 2 + self.driver_columns.size))
         for k in range(0, frame.size, 100_000):
             part = frame.take(np.arange(k, min(k + 100_000, frame.size)))
-            out[k:k + part.size] = enc.transform(part)[:, self.driver_columns]
+            design = enc.transform(part)
+            out[k:k + part.size, :2] = self.base.logits(part, design=design)
+            out[k:k + part.size, 2:] = (design[:, self.driver_columns] - self.driver_mean) / self.driver_scale
         return out
 
-    def score(self, frame: FeatureFrame, *, overdue_cap_fen: FloatArray | None = None) -> Scores:
+    def score(self, frame: FeatureFrame, *, cap_fen: FloatArray | None = None) -> Scores:
         """Counterfactual scores of every row under every treatment."""
-        a = self.inputs(frame)
-        return self.score_inputs(a, cap_fen=overdue_cap_fen)
+        dpd = frame.num("dpd") if "dpd" in frame.numeric_names else np.ones(frame.size)
+        return self.score_inputs(self.inputs(frame), bucket=bucket_code(dpd), cap_fen=cap_fen)
 
-    def score_inputs(self, a: FloatArray, *, cap_fen: FloatArray | None = None) -> Scores:
+    def score_inputs(self, a: FloatArray, *, bucket: IntArray, cap_fen: FloatArray | None = None) -> Scores:
         """Scores from precomputed inputs (the cheap second stage only)."""
-        p7 = sigmoid(self.heads["p7"].logits(a))
-        p30 = np.maximum(sigmoid(self.heads["p30"].logits(a)), p7)  # 30 days contain the first 7
-        amount = p30 * self.amount.expected_given_paid(a)
+        supported = self.min_support <= self.support[:, np.clip(bucket, 0, self.support.shape[1] - 1)].T
+        supported[:, NO_ACTION] = True
+        p7, p30 = sigmoid(self.heads["p7"].logits(a)), sigmoid(self.heads["p30"].logits(a))
+        u = self.funnel.induced(a)
+        for t in CONVERSATIONAL:
+            p7[:, t] = 1 - (1 - p7[:, NO_ACTION]) * (1 - np.clip(self.funnel.crowd["p7"][t] * u[:, t], 0, 1))
+            p30[:, t] = 1 - (1 - p30[:, NO_ACTION]) * (1 - np.clip(self.funnel.crowd["p30"][t] * u[:, t], 0, 1))
+        p7 = np.where(supported, p7, p7[:, [NO_ACTION]])
+        p30 = np.maximum(np.where(supported, p30, p30[:, [NO_ACTION]]), p7)  # 30 days contain the first 7
+        given = self.amount.expected_given_paid(a)
         if cap_fen is not None:
-            amount = np.minimum(amount, cap_fen[:, None])
-        return Scores(p7=p7, p30=p30, amount_fen=np.rint(amount).astype(np.int64))
+            given = np.minimum(given, cap_fen[:, None])
+        uplift7 = p7 - p7[:, [NO_ACTION]]
+        return Scores(p7=p7, p30=p30, amount_fen=np.rint(p30 * given).astype(np.int64), uplift7=uplift7,
+                      uplift7_fen=np.rint(uplift7 * given).astype(np.int64), supported=supported)
+
+    def promise_probability(self, a: FloatArray, treatment: IntArray) -> FloatArray:
+        """P(promise | right-party contact, x) under each row's (conversational) treatment."""
+        out = np.zeros(a.shape[0])
+        for t in CONVERSATIONAL:
+            mine = treatment == t
+            out[mine] = self.funnel.promise[t].p(a[mine])
+        return out
+
+    def collect_probability(self, a: FloatArray, treatment: IntArray, collector_effect: FloatArray) -> FloatArray:
+        """P(pay within 7 days | x, t, collector): the funnel with the collector's shrunk promise effect added."""
+        p_none = sigmoid(self.heads["p7"].logits(a)[:, NO_ACTION])
+        out = p_none.copy()
+        for t in CONVERSATIONAL:
+            mine = treatment == t
+            if not mine.any():
+                continue
+            am = a[mine]
+            promise = sigmoid(logit(self.funnel.promise[t].p(am)) + collector_effect[mine])
+            u = self.funnel.rpc[t].p(am) * promise * self.funnel.kept.p(am)
+            out[mine] = 1 - (1 - p_none[mine]) * (1 - np.clip(self.funnel.crowd["p7"][t] * u, 0, 1))
+        return out
 
     def reasons(self, frame: FeatureFrame, *, top: int = 3) -> list[list[dict[str, object]]]:
         """Top drivers per row: the features moving the scorecard logit most from the training average."""
         contrib, names = self.base.scorecard.contributions(frame)
-        weight = float(self.heads["p30"].weights[NO_ACTION, 0])
-        contrib = contrib * weight
         order = np.argsort(-np.abs(contrib), axis=1)[:, :top]
         return [[{"feature": names[j], "effect": round(float(contrib[i, j]), 3),
                   "direction": "raises" if contrib[i, j] > 0 else "lowers"} for j in order[i]]
                 for i in range(frame.size)]
 
 
-def _inputs(base: FloatArray, drivers: FloatArray, mean: FloatArray, scale: FloatArray) -> FloatArray:
-    return np.hstack([base, (drivers - mean) / scale])
-
-
 def _head_design(a: FloatArray, treatment: IntArray, k: int) -> FloatArray:
-    """[A, onehot(t ≠ no_action), onehot(t ≠ no_action) ⊗ A] for fitting a head."""
+    """[A, onehot(t ≠ no_action), scale × onehot(t ≠ no_action) ⊗ A] for fitting a head."""
     others = [t for t in range(k) if t != NO_ACTION]
     dummies = np.column_stack([treatment == t for t in others]).astype(np.float64)
-    inter = np.hstack([a * dummies[:, [j]] for j in range(len(others))])
+    inter = np.hstack([a * dummies[:, [j]] for j in range(len(others))]) * INTERACTION_SCALE
     return np.hstack([a, dummies, inter])
 
 
-def _fit_head(a: FloatArray, treatment: IntArray, y: npt.ArrayLike, *, k: int, c: float) -> Head:
+def _fit_head(a: FloatArray, treatment: IntArray, y: npt.ArrayLike, *, k: int, c: float,
+              weight: FloatArray | None = None) -> Head:
     """Fit one head and unpack its coefficients per treatment."""
-    design = _head_design(a, treatment, k)
-    model = LogisticRegression(C=c, max_iter=3000).fit(design, np.asarray(y, dtype=np.int64))
-    coef, m = model.coef_[0], a.shape[1]
+    lin = Linear.fit(_head_design(a, treatment, k), y, c=c, weight=weight)
+    coef, m = lin.coef, a.shape[1]
     others = [t for t in range(k) if t != NO_ACTION]
     weights = np.tile(coef[:m], (k, 1))
-    bias = np.full(k, float(model.intercept_[0]))
+    bias = np.full(k, lin.intercept)
     for j, t in enumerate(others):
         bias[t] += coef[m + j]
-        weights[t] += coef[m + len(others) + j * m: m + len(others) + (j + 1) * m]
+        weights[t] += INTERACTION_SCALE * coef[m + len(others) + j * m: m + len(others) + (j + 1) * m]
     return Head(weights=weights, bias=bias)
+
+
+def _fit_funnel(a: FloatArray, treatment: IntArray, result: IntArray, paid_7d: npt.ArrayLike) -> Funnel:
+    """Contact, promise and keep models from the attempts' results."""
+    paid = np.asarray(paid_7d, dtype=bool)
+    rpc, promise = {}, {}
+    for t in CONVERSATIONAL:
+        mine = treatment == t
+        rpc[t] = Linear.fit(a[mine], result[mine] >= 2)
+        talked = mine & (result >= 2)
+        promise[t] = Linear.fit(a[talked], result[talked] == 3)
+    promised = result == 3
+    return Funnel(rpc=rpc, promise=promise, kept=Linear.fit(a[promised], paid[promised]))
+
+
+def _crowd(*, p_none: FloatArray, u: FloatArray, y: npt.ArrayLike) -> float:
+    """κ maximising the likelihood of y under 1 − (1 − p_none)(1 − κu), κ in [0, 3]."""
+    yy = np.asarray(y, dtype=np.float64)
+    if yy.size < 30:
+        return 1.0
+
+    def nll(k: float) -> float:
+        p = np.clip(1 - (1 - p_none) * (1 - np.clip(k * u, 0, 1)), 1e-6, 1 - 1e-6)
+        return float(-(yy * np.log(p) + (1 - yy) * np.log(1 - p)).sum())
+
+    return float(minimize_scalar(nll, bounds=(0.0, 3.0), method="bounded").x)
 
 
 def _fit_amount(a: FloatArray, treatment: IntArray, amount_fen: IntArray, *, k: int) -> AmountModel:
     """Log-linear amount given payment, with Duan's smearing for the mean."""
     paid = amount_fen > 0
-    dummies = np.column_stack([treatment == t for t in range(k)]).astype(np.float64)
     if paid.sum() < 10:
         return AmountModel(np.zeros(a.shape[1]), np.zeros(k), float(np.log(max(amount_fen.mean(), 1) / 100)), 1.0)
+    dummies = np.column_stack([treatment == t for t in range(k)]).astype(np.float64)
     x = np.hstack([a, dummies])[paid]
     target = np.log(amount_fen[paid] / 100)
     ridge = Ridge(alpha=1.0).fit(x, target)
@@ -182,18 +284,29 @@ def _fit_amount(a: FloatArray, treatment: IntArray, amount_fen: IntArray, *, k: 
 
 @dataclass(frozen=True)
 class TrainingSet:
-    """Matured decision points: features, treatment done, outcomes, and the account (fold groups)."""
+    """Matured decision points: features, treatment done and its result, outcomes, accounts (fold groups)."""
 
     frame: FeatureFrame
     treatment: IntArray
-    paid_7d: npt.NDArray[np.bool_]
-    paid_30d: npt.NDArray[np.bool_]
+    result: IntArray
+    paid_7d: BoolArray
+    paid_30d: BoolArray
     amount_30d: IntArray
     groups: IntArray
+    day: IntArray | None = None
 
 
-def fit_propensity(data: TrainingSet, *, k_folds: int = 3, head_c: float = 0.5, seed: int = 0) -> PropensityModel:
-    """Fit both stages: base scores cross-fitted by account, heads on out-of-fold base logits."""
+def recency_weights(day: IntArray | None, half_life: float | None) -> FloatArray | None:
+    """Weights halving every `half_life` days back from the latest point (None: equal weights)."""
+    if day is None or half_life is None or day.size == 0:
+        return None
+    w = 0.5 ** ((day.max() - day) / half_life)
+    return np.asarray(w * w.size / w.sum(), dtype=np.float64)
+
+
+def fit_propensity(data: TrainingSet, *, k_folds: int = 3, head_c: float = 0.5, min_support: int = 30,
+                   half_life_days: float | None = 14.0, seed: int = 0) -> PropensityModel:
+    """Fit the base scores (cross-fitted by account), the heads and funnel on out-of-fold base logits."""
     k = len(TREATMENTS)
     splits = folds(n=data.frame.size, k=k_folds, groups=data.groups, seed=seed)
     base = fit_base(data.frame, data.paid_30d, splits=splits, seed=seed)
@@ -202,13 +315,27 @@ def fit_propensity(data: TrainingSet, *, k_folds: int = 3, head_c: float = 0.5, 
                           if g in DRIVERS and "~s" not in col], dtype=np.int64)
     drivers = enc.transform(data.frame)[:, columns]
     mean, scale = drivers.mean(axis=0), drivers.std(axis=0) + 1e-9
-    a = _inputs(base.oof, drivers, mean, scale)
-    heads = {"p7": _fit_head(a, data.treatment, data.paid_7d, k=k, c=head_c),
-             "p30": _fit_head(a, data.treatment, data.paid_30d, k=k, c=head_c)}
-    amount = _fit_amount(a, data.treatment, data.amount_30d, k=k)
-    return PropensityModel(base=base, drivers=tuple(n for n in DRIVERS if n in enc.groups),
-                           driver_columns=columns, driver_mean=mean, driver_scale=scale, heads=heads, amount=amount,
-                           treatment_counts=np.bincount(data.treatment, minlength=k).astype(np.int64))
+    a = np.hstack([base.oof, (drivers - mean) / scale])
+    # The heads calibrate: recent points weigh more, so the scale follows the book as it is now.
+    weight = recency_weights(data.day, half_life_days)
+    heads = {"p7": _fit_head(a, data.treatment, data.paid_7d, k=k, c=head_c, weight=weight),
+             "p30": _fit_head(a, data.treatment, data.paid_30d, k=k, c=head_c, weight=weight)}
+    funnel = _fit_funnel(a, data.treatment, data.result, data.paid_7d)
+    u = funnel.induced(a)
+    for name, y in (("p7", data.paid_7d), ("p30", data.paid_30d)):
+        none = sigmoid(heads[name].logits(a)[:, NO_ACTION])
+        kappa = np.ones(k)
+        for t in CONVERSATIONAL:
+            mine = data.treatment == t
+            kappa[t] = _crowd(p_none=none[mine], u=u[mine, t], y=np.asarray(y)[mine])
+        funnel.crowd[name] = kappa
+    dpd = data.frame.num("dpd") if "dpd" in data.frame.numeric_names else np.ones(data.frame.size)
+    support = np.zeros((k, 4), dtype=np.int64)
+    np.add.at(support, (data.treatment, np.clip(bucket_code(dpd), 0, 3)), 1)
+    return PropensityModel(
+        base=base, drivers=tuple(n for n in DRIVERS if n in enc.groups), driver_columns=columns, driver_mean=mean,
+        driver_scale=scale, heads=heads, funnel=funnel,
+        amount=_fit_amount(a, data.treatment, data.amount_30d, k=k), support=support, min_support=min_support)
 
 
 # --------------------------------------------------------------------------- a plain binary pipeline

@@ -50,8 +50,9 @@ def check_policies(names: Sequence[str]) -> list[str]:
     cleaned = [n.strip() for n in names if n.strip()]
     unknown = [n for n in cleaned if n not in POLICIES]
     if not cleaned or unknown:
-        raise InvalidInput(f"unknown policy {unknown or names!r}; known: {sorted(POLICIES)}", code="unknown_policy",
-                           details={"known": sorted(POLICIES)})
+        shown = ", ".join(repr(n) for n in unknown) or "(none given)"
+        raise InvalidInput(f"unknown policy {shown}; known: {', '.join(sorted(POLICIES))}", code="unknown_policy",
+                           details={"unknown": unknown, "known": sorted(POLICIES)})
     if len(set(cleaned)) != len(cleaned):
         raise InvalidInput(f"a policy is listed twice: {cleaned}", code="duplicate_policy")
     return cleaned

@@ -102,6 +102,8 @@ class Metrics:
     compliance_blocks: int
     violations: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    #: Contacts carried out per channel (not in the JSON document).
+    by_channel: dict[str, int] = field(default_factory=dict)
 
     @property
     def net_fen(self) -> int:
@@ -150,15 +152,16 @@ def measure(*, session: Session, scenario: Scenario, policy: str, first: date, l
     a = ContactAttempt
     in_window = a.as_of.between(first, last)
     carried = dict(session.execute(select(a.channel, func.count()).where(
-        in_window, a.result.is_not(None), a.result != "blocked").group_by(a.channel)).tuples().all())
+        in_window, a.result.is_not(None), a.result != "blocked").group_by(a.channel)).all())
     rpcs = int(session.scalar(select(func.count()).select_from(a).where(
         in_window, a.channel.in_(TALK_CHANNELS), a.result.in_(RIGHT_PARTY))) or 0)
     blocks = int(session.scalar(select(func.count()).select_from(a).where(in_window, a.result == "blocked")) or 0)
     promises = dict(session.execute(select(Promise.status, func.count()).where(
-        Promise.made_on.between(first, last)).group_by(Promise.status)).tuples().all())
+        Promise.made_on.between(first, last)).group_by(Promise.status)).all())
     events = dict(session.execute(select(AuditEntry.action, func.count()).where(
         AuditEntry.as_of.between(first, last), AuditEntry.actor == ACTOR,
-        AuditEntry.action.in_((AGENCY_PLACED, LEGAL_FILED, SOLD, COMPLAINT))).group_by(AuditEntry.action)).tuples().all())
+        AuditEntry.action.in_((AGENCY_PLACED, LEGAL_FILED, SOLD, COMPLAINT)))
+        .group_by(AuditEntry.action)).all())
     cost = (sum(prices.per_contact.get(ch, 0) * int(n) for ch, n in carried.items())
             + int(events.get(AGENCY_PLACED, 0)) * prices.agency_fen + int(events.get(LEGAL_FILED, 0)) * prices.legal_fen
             + int(events.get(SOLD, 0)) * prices.sale_fen + int(events.get(COMPLAINT, 0)) * prices.complaint_fen
@@ -172,7 +175,7 @@ def measure(*, session: Session, scenario: Scenario, policy: str, first: date, l
         ptps_broken=int(promises.get("broken", 0)), complaints=int(events.get(COMPLAINT, 0)),
         compliance_blocks=blocks, violations=audit_compliance(session=session, first=first, last=last,
                                                               profile=profile),
-        seconds=seconds)
+        seconds=seconds, by_channel={ch: int(n) for ch, n in sorted(carried.items())})
 
 
 def placements(*, session: Session, first: date, last: date) -> list[tuple[int, date, date]]:
@@ -223,7 +226,7 @@ def audit_compliance(*, session: Session, first: date, last: date, profile: Prof
     rules = get_profile(profile)
     tz_of, consent = _borrowers(session=session)
     cease, dispute = _flags(session=session)
-    kinds = dict(session.execute(select(ContactPoint.id, ContactPoint.kind)).tuples().all())
+    kinds = dict(session.execute(select(ContactPoint.id, ContactPoint.kind)).all())
     found: Counter[str] = Counter()
     unanswered: Counter[tuple[int, date]] = Counter()
     calls: dict[int, list[tuple[datetime, date, str | None]]] = defaultdict(list)
@@ -278,8 +281,8 @@ def _utc(value: datetime) -> datetime:
 
 
 def _borrowers(*, session: Session) -> tuple[dict[int, str], dict[int, bool]]:
-    tz_of = dict(session.execute(select(Borrower.id, Borrower.timezone)).tuples().all())
-    consent = dict(session.execute(select(ContactFlags.borrower_id, ContactFlags.quiet_hours_consent)).tuples().all())
+    tz_of = dict(session.execute(select(Borrower.id, Borrower.timezone)).all())
+    consent = dict(session.execute(select(ContactFlags.borrower_id, ContactFlags.quiet_hours_consent)).all())
     return tz_of, consent
 
 
@@ -328,7 +331,7 @@ def _attempts(*, session: Session, first: date, last: date) -> Iterator[Any]:
 def _placements_after_flags(*, session: Session, first: date, last: date, cease: dict[int, _Flag],
                             dispute: dict[int, _Flag], rules: Profile) -> int:
     """Agency placements after a cease request, and agency or legal placements during a dispute."""
-    borrower_of = dict(session.execute(select(Loan.id, Loan.borrower_id)).tuples().all())
+    borrower_of = dict(session.execute(select(Loan.id, Loan.borrower_id)).all())
     rows = session.execute(select(AuditEntry.action, AuditEntry.entity_id, AuditEntry.as_of).where(
         AuditEntry.actor == ACTOR, AuditEntry.action.in_((AGENCY_PLACED, LEGAL_FILED)),
         AuditEntry.as_of.between(first, last)))

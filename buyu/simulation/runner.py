@@ -361,8 +361,9 @@ class Simulation:
     # ------------------------------------------------------------------ set-up
 
     @staticmethod
-    def start(*, engine: Engine, scenario: Scenario, policy: Policy, profile: str, penalty_rate: Decimal) -> Simulation:
-        """Generate the world, board its book and staff, open the boarded cases."""
+    def start(*, engine: Engine, scenario: Scenario, policy: str | Policy, profile: str = "CN",
+              penalty_rate: Decimal = DEFAULT_PENALTY_RATE) -> Simulation:
+        """Generate the world, board its book and staff on an empty database, open the boarded cases."""
         truth = GroundTruth.from_scenario(scenario)
         boarded_on = scenario.start_date - timedelta(days=1)
         with unit_of_work(engine) as session:
@@ -377,7 +378,8 @@ class Simulation:
             start_balance = _outstanding(session=session)
             _analyze(session)
         return Simulation(
-            engine=engine, truth=truth, policy=policy, profile=profile, loan_id=loan_ids, borrower_id=borrower_ids,
+            engine=engine, truth=truth, policy=_policy(policy), profile=profile, loan_id=loan_ids,
+            borrower_id=borrower_ids,
             point_id=point_ids, collector_db=collectors, start_balance_fen=start_balance,
             tz=[ZoneInfo(p.timezone) for p in truth.portfolio.profiles], tally=_Tally.empty(loan_ids.size),
             position=_positions(loan_ids),
@@ -591,7 +593,7 @@ class Simulation:
 
     def _pay(self, *, session: Session, day: date, morning: _Morning) -> None:
         """Planned payments due today, self-cure and on-time instalments: one ledger batch."""
-        owed = morning.overdue + morning.due_today
+        owed = morning.overdue  # today's instalment included
         paid = np.zeros(self.loan_id.size, dtype=np.int64)
         payments: list[tuple[int, int, str]] = []
 
@@ -607,7 +609,7 @@ class Simulation:
         for i, amount, source in self.planned.pop(day.toordinal(), []):
             take(i, amount, source)
         self._self_cure(morning=morning, paid=paid, day=day, take=take)
-        self._instalments(morning=morning, paid=paid, day=day, take=take)
+        self._instalments(morning=morning, day=day, take=take)
         requests = [PaymentRequest(
             loan_id=int(self.loan_id[i]), idempotency_key=f"sim:{day.isoformat()}:{int(self.loan_id[i])}:{k}",
             data=PaymentIn(amount=Decimal(amount).scaleb(-2), paid_on=day, channel=CHANNEL_OF[source]))
@@ -637,11 +639,9 @@ class Simulation:
         for i, a in zip(live[amount > 0], amount[amount > 0], strict=True):
             take(int(i), int(a), "")
 
-    def _instalments(self, *, morning: _Morning, paid: IntArray, day: date,
-                     take: Callable[[int, int, str], None]) -> None:
-        """Current borrowers (and those who cleared their arrears today) pay today's instalment, or roll."""
-        current = (morning.dpd == 0) | (paid >= morning.overdue)
-        due = np.flatnonzero(morning.active & ~self.sold & current & (morning.due_today > 0))
+    def _instalments(self, *, morning: _Morning, day: date, take: Callable[[int, int, str], None]) -> None:
+        """Current borrowers pay the instalment due today, or roll into M1 tomorrow."""
+        due = np.flatnonzero(morning.active & ~self.sold & (morning.dpd == 0) & (morning.due_today > 0))
         if not due.size:
             return
         amount = self.truth.draw_due_payments(account_ids=due + 1, due_fen=morning.due_today[due],
@@ -663,17 +663,19 @@ def _slots(actions: Sequence[Action]) -> Iterator[tuple[Action, tuple[int, int]]
 def _ledger_rows(*, session: Session, day: date) -> list[Any]:
     """Per active loan: (id, oldest unpaid due date before `day`, overdue, balance, due today).
 
-    overdue = principal and interest of instalments due before `day` plus all open penalty;
-    balance = open principal, booked interest and penalty; due today = today's instalment still open.
+    As the generator counts them: overdue = principal and interest of the instalments due by `day`
+    (today's included) plus all open penalty; balance = open principal, that interest, interest
+    already booked on later instalments, and penalty; due today = today's instalment still open.
     """
-    past = Line.due_date < day
+    due = Line.due_date <= day
     penalty = Line.penalty_fen - Line.penalty_paid_fen - Line.penalty_waived_fen
-    interest = Line.interest_booked_fen - Line.interest_paid_fen - Line.interest_waived_fen
-    today = Line.principal_open_fen + Line.interest_fen - Line.interest_paid_fen - Line.interest_waived_fen
-    stmt = (select(Loan.id, func.min(case((and_(Line.cleared_on.is_(None), past), Line.due_date))),
-                   func.sum(case((past, Line.principal_open_fen + interest), else_=0) + penalty),
+    owed_interest = Line.interest_fen - Line.interest_paid_fen - Line.interest_waived_fen
+    interest = case((due, owed_interest), else_=Line.interest_booked_fen - Line.interest_paid_fen
+                    - Line.interest_waived_fen)
+    stmt = (select(Loan.id, func.min(case((and_(Line.cleared_on.is_(None), Line.due_date < day), Line.due_date))),
+                   func.sum(case((due, Line.principal_open_fen + owed_interest), else_=0) + penalty),
                    func.sum(Line.principal_open_fen + interest + penalty),
-                   func.sum(case((Line.due_date == day, today), else_=0)))
+                   func.sum(case((Line.due_date == day, Line.principal_open_fen + owed_interest), else_=0)))
             .join(Line, and_(Line.loan_id == Loan.id, Line.superseded_on.is_(None)))
             .where(Loan.status == "active", or_(Line.cleared_on.is_(None), penalty > 0))
             .group_by(Loan.id))
@@ -716,7 +718,7 @@ def _boarding_item(p: Any, codes: dict[tuple[str, int, int], str]) -> BoardingIt
 
 def _column(session: Session, column: Any, loan_ids: IntArray) -> IntArray:
     # The database held no loans before boarding: every loan is one of ours.
-    values: dict[int, int] = dict(session.execute(select(Loan.id, column)).tuples().all())
+    values: dict[int, int] = dict(session.execute(select(Loan.id, column)).all())
     return np.asarray([values[int(x)] for x in loan_ids], dtype=np.int64)
 
 
@@ -724,12 +726,12 @@ def _self_points(*, session: Session, borrower_ids: IntArray) -> IntArray:
     """Each borrower's own phone as a 'self' contact point (set-based, as the nightly step adds them)."""
     from buyu.ledger.models import Borrower
 
-    phones = dict(session.execute(select(Borrower.id, Borrower.phone)).tuples().all())
+    phones = dict(session.execute(select(Borrower.id, Borrower.phone)).all())
     session.connection().execute(insert(ContactPoint), [
         {"borrower_id": int(b), "kind": "self", "phone": phones[int(b)], "contact_name": None,
          "wrong_number": False, "wrong_number_on": None, "active": True} for b in borrower_ids])
     ids = dict(session.execute(select(ContactPoint.borrower_id, ContactPoint.id)
-                               .where(ContactPoint.kind == "self")).tuples().all())
+                               .where(ContactPoint.kind == "self")).all())
     return np.asarray([ids[int(b)] for b in borrower_ids], dtype=np.int64)
 
 

@@ -8,10 +8,11 @@ rounding gives 2.01 (banker's rounding would give 2.00).
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import select
 
+from buyu.ledger import accrual
 from buyu.ledger.journal import loan_balances
 from buyu.ledger.models import Posting
 from tests.factories import make_loan
@@ -83,8 +84,13 @@ def test_penalty_follows_the_open_principal_of_each_instalment(session):
 def test_a_payment_catches_up_exactly_as_the_nights_would(session):
     """A loan whose nights did not run accrues, on the payment day, the same penalty the nights would have booked."""
     nightly = make_loan(session, grace_days=3, **LOAN)
-    nights(session, date(2026, 1, 16), date(2026, 2, 25))
-    quiet = make_loan(session, grace_days=3, **LOAN)  # originated after those nights: none ran for it
+    quiet = make_loan(session, grace_days=3, **LOAN)
+    day = date(2026, 1, 16)
+    while day <= date(2026, 2, 25):  # the nights' statements, scoped to one loan: none ran for `quiet`
+        accrual.recognise_interest(session=session, through=day, loan_id=nightly.id)
+        accrual.accrue_penalty(session=session, day=day, loan_id=nightly.id)
+        accrual.age_loans(session=session, as_of=day, loan_id=nightly.id)
+        day += timedelta(days=1)
     pay(session, quiet, "100.00", date(2026, 2, 26))
     assert penalty_of(session, quiet, kind="penalty_accrual") == penalty_of(session, nightly) == 1_407
     assert fresh(session, quiet).accrued_through == date(2026, 2, 25)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 from voicebot.asr import VoskRecognizer, asr_mode
-from voicebot.audio import silence, write_wav
+from voicebot.audio import add_noise, silence, telephone_band, write_wav
 from voicebot.tts import EspeakSynthesizer, Variant
 
 
@@ -36,13 +37,15 @@ def tts() -> Iterator[EspeakSynthesizer]:
 
 @pytest.fixture()
 def speak(tts: EspeakSynthesizer, tmp_path: Path) -> Callable[..., Path]:
-    """Synthesise Korean text as a borrower would say it, padded with silence, into a WAV file."""
+    """Synthesise Korean text as a borrower on a phone line says it (telephone band, 20 dB SNR
+    line noise seeded by the text, silence around it) into a WAV file."""
 
     def _speak(text: str, variant: Variant = Variant("ko", 170, 50)) -> Path:
         audio = tts.synthesize_variant(text=text, variant=variant)
         pad = silence(ms=300, rate=audio.rate)
-        path = tmp_path / f"{abs(hash((text, variant)))}.wav"
-        write_wav(path, samples=np.concatenate([pad, audio.samples, pad]), rate=audio.rate)
+        line = telephone_band(np.concatenate([pad, audio.samples, pad]), rate=audio.rate)
+        path = tmp_path / f"{zlib.crc32(repr((text, variant)).encode())}.wav"
+        write_wav(path, samples=add_noise(line, snr_db=20.0, seed=zlib.crc32(text.encode())), rate=audio.rate)
         return path
 
     return _speak

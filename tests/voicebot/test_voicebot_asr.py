@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +12,12 @@ from voicebot.asr import (
     VoskRecognizer,
     asr_mode,
     check_model,
+    default_cache_dir,
     env_var_for,
     merge_segments,
+    overlay_model_dir,
     read_vocabulary,
+    recognition_from_result,
 )
 from voicebot.errors import GrammarError, ModelError
 from voicebot.locales import get_pack
@@ -88,12 +92,52 @@ def test_grammar_with_oov_words_is_refused(ko_recognizer: VoskRecognizer) -> Non
 
 
 def test_every_korean_state_grammar_is_in_vocabulary(ko_recognizer: VoskRecognizer) -> None:
-    """All ko-KR phrases (slots filled) are built from words of the Korean model only."""
+    """All ko-KR phrase graphs (slot sub-grammars included) use words of the Korean model only."""
     pack = get_pack("ko-KR")
     for state in pack.states():
-        grammar = ko_recognizer.grammar(name=state, phrases=pack.grammar_phrases(state))
-        assert grammar.unknown_token == "<UNK>"
-        assert grammar.to_json().endswith('"<UNK>"]')
+        graph = pack.phrase_graph(state, unknown_token=ko_recognizer.unknown_token)
+        grammar = ko_recognizer.graph_grammar(name=state, graph=graph)
+        assert grammar.unknown_token == "<UNK>" and grammar.graph is graph
+        assert {a.tag for a in graph.top} == {*pack.intent_phrases(state), "unknown"}
+        assert ko_recognizer.grammar(name=state, phrases=pack.grammar_phrases(state)).phrases
+
+
+def test_overlay_model_directory(ko_model_dir: Path, tmp_path: Path) -> None:
+    """A strict grammar gets a model directory of links plus its own Gr.fst and words, built once."""
+    first = overlay_model_dir(ko_model_dir, fst=b"fst-bytes", words={"내일": 7}, cache_dir=tmp_path)
+    assert (first / "graph" / "Gr.fst").read_bytes() == b"fst-bytes"
+    assert (first / "graph" / "words.txt").read_text("utf-8") == "<eps> 0\n내일 7\n"
+    assert (first / "am").resolve() == (ko_model_dir / "am").resolve()
+    assert (first / "graph" / "HCLr.fst").is_symlink()
+    assert "--lattice-beam=6.0" in (first / "conf" / "model.conf").read_text()
+    assert overlay_model_dir(ko_model_dir, fst=b"fst-bytes", words={"내일": 7}, cache_dir=tmp_path) == first
+    assert overlay_model_dir(ko_model_dir, fst=b"other", words={}, cache_dir=tmp_path) != first
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".build")] == []
+    assert default_cache_dir({"BUYU_VOSK_GRAMMAR_CACHE": str(tmp_path)}) == tmp_path
+
+
+def test_bigram_mode_keeps_vosk_runtime_grammar(ko_model_dir: Path) -> None:
+    """strict=False builds no graph: the stream gets Vosk's JSON phrase list (for comparison)."""
+    bigram = VoskRecognizer(model_dir=ko_model_dir, locale="ko-KR", strict=False)
+    grammar = bigram.graph_grammar(name="v", graph=get_pack("ko-KR").phrase_graph("verify"))
+    assert grammar.graph is None and "전화 하지 마세요" in grammar.phrases
+    assert grammar.to_json().endswith('"<UNK>"]')
+
+
+def test_nbest_result_becomes_posteriors() -> None:
+    """Vosk's n-best total scores become posteriors; the best path's words carry its posterior."""
+    result = {
+        "alternatives": [
+            {"confidence": 120.0, "text": "전화 하지 마세요", "result": [{"word": "전화", "start": 0.1, "end": 0.4}]},
+            {"confidence": 120.0 - 4 * math.log(3), "text": "<UNK>", "result": []},
+        ]
+    }
+    recognition = recognition_from_result(result, unknown_token="<UNK>")
+    assert recognition.alternatives == (("전화 하지 마세요", 0.75), ("", 0.25))
+    assert recognition.text == "전화" and recognition.words[0].conf == pytest.approx(0.75)
+    assert recognition_from_result({"alternatives": []}, unknown_token=None).confidence == 0.0
+    plain = recognition_from_result({"result": [{"word": "네", "conf": 0.9, "start": 0, "end": 1}]}, unknown_token=None)
+    assert plain.text == "네" and plain.alternatives == ()
 
 
 def test_recognizer_for_a_broken_model_raises_model_error(tmp_path: Path) -> None:

@@ -11,7 +11,9 @@ import pytest
 
 from voicebot.audio import (
     ULAW_FRAME_BYTES,
+    Agc,
     Audio,
+    BandFill,
     Endpointer,
     EndpointEvent,
     StreamUpsampler,
@@ -177,3 +179,47 @@ def test_endpointer_ignores_short_clicks_and_steady_noise() -> None:
     tail = np.concatenate([hum, (hum.astype(float) + sine(seconds=3, rate=rate)).astype(np.int16)])
     events = run_endpointer(tail, rate, Endpointer())
     assert events and events[0][1] is EndpointEvent.SPEECH_START and events[0][0] >= 150
+
+
+def _level_dbfs(samples: np.ndarray) -> float:
+    active = samples[np.abs(samples) > 0].astype(np.float64)
+    return float(20 * np.log10(np.sqrt(np.mean(active**2)) / 32768))
+
+
+def _agc_run(samples: np.ndarray, chunk: int) -> np.ndarray:
+    agc = Agc()
+    out = [agc.push(samples[i : i + chunk]) for i in range(0, len(samples), chunk)]
+    return np.concatenate([*out, agc.flush()])
+
+
+def test_agc_waits_for_speech_then_levels_quiet_and_loud_lines() -> None:
+    """Speech 20 dB quiet or 10 dB loud comes out near -19 dBFS from its first sample; nothing is lost."""
+    rng = np.random.default_rng(3)
+    line = rng.normal(0, 30, 16000 * 2)  # −60 dBFS line noise
+    line[8000:28000] += rng.normal(0, 3000, 20000) * np.hanning(20000) ** 0.2  # a 1.25 s "utterance"
+    for gain_db in (-20.0, 10.0):
+        samples = np.clip(line * 10 ** (gain_db / 20), -32768, 32767).astype(np.int16)
+        out = _agc_run(samples, 320)
+        assert len(out) == len(samples)
+        assert abs(_level_dbfs(out[8000:28000]) - (-19.0)) < 3.0
+    assert len(Agc().push(np.zeros(100, dtype=np.int16))) == 0  # held until a full frame / speech
+
+
+def test_agc_and_band_fill_are_chunking_invariant() -> None:
+    """Feeding 20 ms or odd-sized chunks gives the same samples: a live call equals a file."""
+    rng = np.random.default_rng(5)
+    samples = (rng.normal(0, 2000, 16000) * (np.arange(16000) > 4000)).astype(np.int16)
+    assert np.array_equal(_agc_run(samples, 320), _agc_run(samples, 777))
+    whole = BandFill().push(samples)
+    fill = BandFill()
+    pieces = np.concatenate([fill.push(samples[i : i + 333]) for i in range(0, len(samples), 333)])
+    assert np.array_equal(whole, pieces)
+
+
+def test_band_fill_adds_noise_only_above_the_telephone_band() -> None:
+    """The comfort noise sits above 4 kHz at about the configured RMS; the speech band is untouched."""
+    filled = BandFill(rms=100.0).push(np.zeros(16000, dtype=np.int16)).astype(np.float64)
+    spectrum = np.abs(np.fft.rfft(filled)) ** 2
+    freqs = np.fft.rfftfreq(len(filled), 1 / 16000)
+    assert spectrum[freqs < 3000].sum() < 1e-3 * spectrum[freqs > 4500].sum()
+    assert 50 < np.sqrt(np.mean(filled**2)) < 100

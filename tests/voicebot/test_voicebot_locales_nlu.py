@@ -9,7 +9,7 @@ import pytest
 from voicebot.locales import PROMPT_KEYS, STATE_INTENTS, get_pack
 from voicebot.locales import dates as cal
 from voicebot.locales.ko_kr import number_tokens, parse_numeral, say_amount, say_date, say_number
-from voicebot.nlu import understand
+from voicebot.nlu import understand, understand_nbest
 
 AS_OF = date(2026, 11, 27)  # a Friday
 
@@ -128,18 +128,18 @@ def test_date_and_amount_together_do_not_merge() -> None:
         ("네", "verify", "yes"),
         ("네 본인 입니다", "verify", "yes"),
         ("아니요", "verify", "no"),
-        ("그런 사람 없어요", "verify", "wrong_number"),
+        ("잘못 걸린 전화 입니다", "verify", "wrong_number"),
         ("나중에 다시 전화 주세요", "verify", "call_back"),
         ("상담원 연결해 주세요", "verify", "human"),
-        ("연락 하지 마세요", "verify", "cease"),
-        ("씨발", "verify", "abuse"),
-        ("돈이 없어요", "negotiate", "cannot_pay"),
+        ("전화 하지 마세요", "verify", "cease"),
+        ("개새끼", "verify", "abuse"),
+        ("수입이 없어요", "negotiate", "cannot_pay"),
         ("벌써 냈어요", "negotiate", "already_paid"),
-        ("대출 받은 적이 없어요", "negotiate", "dispute"),
+        ("돈을 빌린 적이 없어요", "negotiate", "dispute"),
         ("번호를 잘못 알고 계세요", "negotiate", "wrong_number"),
         ("네 납부 하겠습니다", "negotiate", "will_pay"),
         ("네", "confirm", "yes"),
-        ("아뇨", "confirm", "no"),
+        ("아니요 아닙니다", "confirm", "no"),
         ("", "negotiate", "unknown"),
         ("바나나 사과", "negotiate", "unknown"),
     ],
@@ -158,8 +158,31 @@ def test_partial_and_noisy_word_sequences() -> None:
     assert partial["intent"] == "human" and partial["confidence"] < 1.0
     assert ko("내일", state="negotiate")["intent"] == "will_pay"  # a bare date answers "when?"
     assert ko("내일", state="confirm")["intent"] == "unknown"  # but is no yes/no
-    scaled = understand(text="돈이 없어요", state="negotiate", locale="ko-KR", as_of=AS_OF, asr_confidence=0.5)
+    scaled = understand(text="수입이 없어요", state="negotiate", locale="ko-KR", as_of=AS_OF, asr_confidence=0.5)
     assert scaled["confidence"] == 0.5
+
+
+def test_every_korean_grammar_path_means_its_own_intent() -> None:
+    """Strict decoding outputs whole grammar paths: each one, slots filled, maps back to its intent."""
+    pack = get_pack("ko-KR")
+    for state in pack.states():
+        graph = pack.phrase_graph(state)
+        for alternative in graph.top:
+            for words in graph.expand(alternative, limit=40):
+                result = ko(" ".join(words), state=state)
+                assert result["intent"] == alternative.tag, (state, words, result)
+
+
+def test_nbest_pools_posterior_by_intent_and_rejects_a_split_vote() -> None:
+    """Paths agreeing on an intent pool their mass; the slots come from that intent's best path."""
+    nbest = [("전화 하지 마세요", 0.4), ("내일 오천 원 입금 할게요", 0.35), ("모레 오천 원 입금 할게요", 0.25)]
+    result = understand_nbest(alternatives=nbest, state="negotiate", locale="ko-KR", as_of=AS_OF)
+    assert result["intent"] == "will_pay" and result["confidence"] == 0.6
+    assert result["slots"] == {"promised_date": "2026-11-28", "amount_minor": 500_000, "currency": "CNY"}
+    split = [("전화 하지 마세요", 0.35), ("수입이 없어요", 0.33), ("벌써 냈어요", 0.32)]
+    rejected = understand_nbest(alternatives=split, state="negotiate", locale="ko-KR", as_of=AS_OF)
+    assert rejected["intent"] == "unknown" and rejected["slots"] == {}
+    assert understand_nbest(alternatives=[], state="verify", locale="ko-KR", as_of=AS_OF)["intent"] == "unknown"
 
 
 def test_every_state_has_its_intents_in_every_locale() -> None:
