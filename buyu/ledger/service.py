@@ -391,17 +391,7 @@ def _positive_amount(amount: Decimal, *, currency: str, field: str) -> int:
 
 
 def _validate_money_in(*, session: Session, loan: Loan, amount: Decimal, currency: str, on: date) -> int:
-    if currency not in CURRENCIES or currency != loan.currency:
-        raise InvalidInput(f"currency {currency} does not match the loan's {loan.currency}",
-                           code="currency_mismatch", details={"expected": loan.currency, "got": currency})
-    minor = _positive_amount(amount, currency=currency, field="amount")
-    if on < loan.disbursed_on:
-        raise InvalidInput(f"payment date {on} is before disbursement on {loan.disbursed_on}",
-                           code="payment_before_disbursement")
-    if loan.status in ("closed", "settled"):
-        raise Conflict(f"loan {loan.id} is {loan.status}", code="loan_closed")
-    _require_open_day(session=session, loan=loan, on=on)
-    return minor
+    return check_money_in(loan=loan, amount=amount, currency=currency, on=on, last_night=_last_night(session))
 
 
 def _require_active(loan: Loan) -> None:
@@ -409,11 +399,18 @@ def _require_active(loan: Loan) -> None:
         raise Conflict(f"loan {loan.id} is {loan.status}", code=f"loan_{loan.status}")
 
 
+def _last_night(session: Session) -> date | None:
+    return session.scalar(select(func.max(EodRun.as_of)).where(EodRun.status == "done"))
+
+
 def _require_open_day(*, session: Session, loan: Loan, on: date) -> None:
+    _check_open_day(loan=loan, on=on, last_night=_last_night(session))
+
+
+def _check_open_day(*, loan: Loan, on: date, last_night: date | None) -> None:
     # Once a night has run for a date its books are closed: a late posting would change history.
     # An active loan's accrued_through says so; eod_runs says so for every loan, closed or written off too
     # (their accrued_through stops moving, yet their past nights were snapshotted all the same).
-    last_night = session.scalar(select(func.max(EodRun.as_of)).where(EodRun.status == "done"))
     by_loan = loan.status == "active" and on <= loan.accrued_through and on != loan.disbursed_on
     if by_loan or (last_night is not None and on <= last_night):
         raise Conflict(f"business day {on} is closed for loan {loan.id}; post on a later date",
@@ -754,7 +751,7 @@ def _backvalue_penalty(*, session: Session, loan: Loan, restored: dict[int, int]
 
 def require_day_open(*, session: Session, on: date, what: str) -> None:
     """Refuse a new loan dated into a night that has already run: that night would never accrue it."""
-    last_night = session.scalar(select(func.max(EodRun.as_of)).where(EodRun.status == "done"))
+    last_night = _last_night(session)
     if last_night is not None and on <= last_night:
         raise Conflict(f"{what} date {on} is in a closed business day (last night run: {last_night})",
                        code="business_day_closed", details={"last_night": last_night.isoformat()})
@@ -766,7 +763,7 @@ def request_hash(body: dict[str, object]) -> str:
 
 
 def check_money_in(*, loan: Loan, amount: Decimal, currency: str, on: date, last_night: date | None) -> int:
-    """The checks of `_validate_money_in` with the last closed night already known (batch posting)."""
+    """Currency, amount, dates and status of money coming in, the last closed night already known."""
     if currency not in CURRENCIES or currency != loan.currency:
         raise InvalidInput(f"currency {currency} does not match the loan's {loan.currency}",
                            code="currency_mismatch", details={"expected": loan.currency, "got": currency})
@@ -776,12 +773,7 @@ def check_money_in(*, loan: Loan, amount: Decimal, currency: str, on: date, last
                            code="payment_before_disbursement")
     if loan.status in ("closed", "settled"):
         raise Conflict(f"loan {loan.id} is {loan.status}", code="loan_closed")
-    by_loan = loan.status == "active" and on <= loan.accrued_through and on != loan.disbursed_on
-    if by_loan or (last_night is not None and on <= last_night):
-        raise Conflict(f"business day {on} is closed for loan {loan.id}; post on a later date",
-                       code="business_day_closed",
-                       details={"accrued_through": loan.accrued_through.isoformat(),
-                                "last_night": last_night.isoformat() if last_night else None})
+    _check_open_day(loan=loan, on=on, last_night=last_night)
     return minor
 
 
