@@ -39,7 +39,7 @@ from buyu.ledger.schemas import (
     WriteOffIn,
 )
 from buyu.ledger.waterfall import Allocation, Due, allocate
-from buyu.money import CURRENCIES, RATE_SCALE, div_round, rate_to_micro, to_minor
+from buyu.money import CURRENCIES, RATE_SCALE, div_round, positive_minor, rate_to_micro
 
 MAX_PRINCIPAL_FEN = 1_000_000_000  # 10 million yuan: far above any small loan, catches unit slips
 ANNUAL_RATE_RANGE = (Decimal("0"), Decimal("0.36"))
@@ -102,7 +102,7 @@ def originate_loan(*, session: Session, data: LoanIn) -> Loan:
             code="currency_mismatch",
             details={"expected": product.currency, "got": data.currency},
         )
-    principal = _positive_amount(data.principal, currency=data.currency, field="principal")
+    principal = positive_minor(data.principal, currency=data.currency, field="principal")
     if principal > MAX_PRINCIPAL_FEN:
         raise InvalidInput("principal exceeds the 10,000,000.00 ceiling", code="amount_too_large")
     if session.scalar(select(Loan.id).where(Loan.external_ref == data.external_ref)) is not None:
@@ -380,14 +380,6 @@ def settle(*, session: Session, loan_id: int, data: SettlementIn, idempotency_ke
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _positive_amount(amount: Decimal, *, currency: str, field: str) -> int:
-    minor = to_minor(amount, field=field, currency=currency)
-    if minor <= 0:
-        raise InvalidInput(f"{field} must be positive, got {amount}", code="amount_not_positive",
-                           details={"field": field})
-    return minor
 
 
 def _validate_money_in(*, session: Session, loan: Loan, amount: Decimal, currency: str, on: date) -> int:
@@ -767,7 +759,7 @@ def check_money_in(*, loan: Loan, amount: Decimal, currency: str, on: date, last
     if currency not in CURRENCIES or currency != loan.currency:
         raise InvalidInput(f"currency {currency} does not match the loan's {loan.currency}",
                            code="currency_mismatch", details={"expected": loan.currency, "got": currency})
-    minor = _positive_amount(amount, currency=currency, field="amount")
+    minor = positive_minor(amount, currency=currency, field="amount")
     if on < loan.disbursed_on:
         raise InvalidInput(f"payment date {on} is before disbursement on {loan.disbursed_on}",
                            code="payment_before_disbursement")
