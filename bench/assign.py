@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -318,6 +319,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--json", action="store_true", help="print one JSON object only")
     args = parser.parse_args(argv)
 
+    load_start = os.getloadavg()[0]
     built = time.perf_counter()
     problem = make_problem(accounts=args.accounts, collectors=args.collectors, seed=args.seed,
                            band=args.band if args.band >= 0 else None, field_teams=args.field_teams)
@@ -354,6 +356,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "seed": args.seed,
         "k": args.k,
         "unplaced": len(result.unplaced),
+        # the machine is shared: a 1-minute load average above the core count slows every figure
+        "loadavg_start": round(load_start, 2),
+        "loadavg_end": round(os.getloadavg()[0], 2),
+        "cpus": os.cpu_count(),
     }
     if args.json:
         print(json.dumps(out))

@@ -211,7 +211,7 @@ def print_report(name: str, summary: dict[str, Any]) -> None:
     )
     print("   top confusions (said→understood):", ", ".join(f"{k} ×{v}" for k, v in summary["confusions"].items()))
     print(f"   slot accuracy {summary['slot_accuracy']} on {summary['slot_utterances']} utterances with slots")
-    print(f"   ASR real-time factor {summary['asr_rtf']} over {summary['audio_seconds']} s of audio")
+    print(f"   ASR real-time factor {summary['asr_rtf']} (all lanes) over {summary['audio_seconds']} s of audio")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -228,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     snr = None if args.clean else args.snr
     report: dict[str, Any] = {
         "locale": LOCALE,
+        "decode_lanes": 1 + len(recognizer_for(locale=LOCALE).warps),
         "snr_db": snr,
         "channel": "clean" if args.clean else "phone",
         "sets": {},
@@ -247,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=2))
     else:
+        print(f"{LOCALE}, channel {report['channel']}, SNR {snr} dB, {report['decode_lanes']} decode lanes per turn")
         for name in names:
             print_report(name, report["sets"][name])
     return 0

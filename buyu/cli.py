@@ -141,6 +141,22 @@ def eod(
     _emit(run_eod(engine=_engine(), as_of=parse_date(as_of, field="as-of")), as_json=as_json)
 
 
+@app.command()
+@handled
+def assign(
+    as_of: DateOpt,
+    portfolio: Annotated[str, typer.Option(help="portfolio whose plan to show")] = "default",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The nightly plan made at night AS_OF: optimizer status, objective, bound, gap, seconds, utilisation."""
+    from buyu.db import unit_of_work
+    from buyu.plans.service import get_run, run_summary
+
+    with unit_of_work(_engine()) as session:
+        summary = run_summary(get_run(session=session, as_of=parse_date(as_of, field="as-of"), portfolio=portfolio))
+    _emit(summary, as_json=as_json)
+
+
 @ledger_app.command("check")
 @handled
 def ledger_check(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
@@ -160,13 +176,15 @@ def ledger_check(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
 @handled
 def simulate(
     scenario: Annotated[str, typer.Option(help="scenario YAML file (see scenarios/README.md)", metavar="FILE")],
-    policy: Annotated[str | None, typer.Option(help="policy to run: random, champion or oracle")] = None,
+    policy: Annotated[str | None, typer.Option(help="policy to run: random, champion, oracle or optimized")] = None,
     compare: Annotated[str | None, typer.Option(help="policies to compare over seeds, e.g. champion,oracle,random",
                                                  metavar="A,B,…")] = None,
     seeds: Annotated[int, typer.Option(min=1, max=100, help="seeds per policy with --compare")] = 5,
     days: Annotated[int | None, typer.Option(min=1, max=3650, help="days (default: the scenario's)")] = None,
     seed: Annotated[int | None, typer.Option(min=0, help="seed (default: the scenario's; the first one)")] = None,
     accounts: Annotated[int | None, typer.Option(min=1, max=1_000_000, help="override the accounts")] = None,
+    history_days: Annotated[int | None, typer.Option(
+        min=0, max=3650, help="days of exploratory past before the measured window (default: the scenario's)")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="progress bar on stderr")] = True,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -185,7 +203,8 @@ def simulate(
     if (policy is None) == (compare is None):
         raise BuyuError("give either --policy NAME or --compare A,B,…", code="invalid_arguments")
     world = load_scenario(scenario)
-    world = world.model_copy(update={k: v for k, v in (("seed", seed), ("accounts", accounts)) if v is not None})
+    world = world.model_copy(update={k: v for k, v in (("seed", seed), ("accounts", accounts),
+                                                       ("history_days", history_days)) if v is not None})
     if compare is not None:
         names = cmp.check_policies(compare.split(","))
         if os.environ.get("BUYU_DATABASE_URL"):
@@ -261,6 +280,7 @@ def up(serve_api: Annotated[bool, typer.Option("--serve/--no-serve")] = True) ->
     from buyu.ledger.models import Loan
     from buyu.migrate import upgrade
     from buyu.pipeline.eod import run_eod
+    from strategies.service import ensure_default
 
     settings = get_settings()
     upgrade(settings.database_url)
@@ -271,6 +291,8 @@ def up(serve_api: Annotated[bool, typer.Option("--serve/--no-serve")] = True) ->
         typer.echo(f"seeding {settings.demo_loans} demo loans (seed {settings.demo_seed}) …", err=True)
         demo.seed(engine=engine, loans=settings.demo_loans, rng_seed=settings.demo_seed, as_of=settings.demo_date,
                   progress=lambda m: typer.echo(m, err=True))
+    with unit_of_work(engine) as session:  # the nightly plan needs an active strategy: the shipped default
+        ensure_default(session=session, as_of=settings.demo_date)
     _emit(run_eod(engine=engine, as_of=settings.demo_date), as_json=True)
     if serve_api:
         typer.echo(f"serving on http://{settings.host}:{settings.port} (OpenAPI at /docs)", err=True)
@@ -310,6 +332,63 @@ def voicebot_recognize(
         raise BuyuError(f"no such WAV file: {wav}", code="file_not_found")
     day = parse_date(as_of, field="as-of") if as_of else get_settings().demo_date
     _emit(recognize_wav(wav, state=state, locale=locale, as_of=day), as_json=as_json)
+
+
+@voice_app.command("simulate-call")
+@handled
+def voicebot_simulate_call(
+    loan: Annotated[int, typer.Option(help="loan id (the borrower's own phone is dialled)")],
+    script: Annotated[str, typer.Option(help='borrower turns separated by ";": a sentence, #digits (keys), '
+                                             '!sentence (talk over the robot), empty (silence)')],
+    locale: Annotated[str, typer.Option()] = "ko-KR",
+    as_of: Annotated[str | None, typer.Option(help="business date (default: the last nightly run)")] = None,
+    at: Annotated[str | None, typer.Option(help="moment of the call, ISO with offset (default now)")] = None,
+    speed: Annotated[float, typer.Option(min=0.5, max=8.0, help="run the call this much faster than real time")]
+    = 1.0,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Play Twilio on loopback: one robot call through the real server, ASR, dialog, TTS and database."""
+    from datetime import UTC, datetime
+
+    from voicebot.telephony.loopback import loopback_server, shifted_clock, simulated_call
+    from voicebot.telephony.runtime import local_auth_token, runtime_from_settings
+
+    engine = _engine()
+    day = _as_of_or_latest(as_of)
+    try:
+        moment = datetime.fromisoformat(at) if at else datetime.now(UTC)
+    except ValueError as exc:
+        raise BuyuError(f"--at is not an ISO datetime: {at!r}", code="invalid_datetime") from exc
+    if moment.tzinfo is None:
+        raise BuyuError("--at needs a UTC offset, e.g. 2026-11-27T10:00:00+08:00", code="invalid_datetime")
+    token = get_settings().twilio_auth_token or local_auth_token()
+
+    def runtime(base_url: str) -> Any:
+        return runtime_from_settings(engine=engine, public_base_url=base_url, auth_token=token, speed=speed,
+                                     clock=shifted_clock(moment))
+
+    with loopback_server(engine=engine, runtime_factory=runtime) as server:
+        report = simulated_call(engine=engine, server=server, loan_id=loan, script=script, locale=locale, as_of=day,
+                                at=moment, speed=speed)
+    _emit(report.to_dict(), as_json=as_json)
+
+
+@voice_app.command("serve")
+def voicebot_serve(
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+    locale: Annotated[str, typer.Option(help="load this locale's speech models before serving")] = "ko-KR",
+) -> None:
+    """Serve the API with the Twilio endpoints warm (speech models loaded); webhooks need BUYU_TWILIO_AUTH_TOKEN."""
+    import uvicorn
+
+    from buyu.api.app import create_app
+    from voicebot.telephony.router import get_runtime
+
+    settings = get_settings()
+    app = create_app()
+    get_runtime(app).recognizer_for(locale)
+    uvicorn.run(app, host=host or settings.host, port=port or settings.port)
 
 
 def _as_of_or_latest(as_of: str | None) -> date:
@@ -482,6 +561,135 @@ def value(
     day = parse_date(as_of, field="as-of") if as_of else _as_of_or_latest(None) + timedelta(days=1)
     with unit_of_work(_engine()) as session:
         _emit(value_book(session=session, as_of=day, pool=pool, bid=bid, annual_rate=rate), as_json=as_json)
+
+
+# --------------------------------------------------------------------------- strategies
+
+strategy_app = typer.Typer(help="Collection strategies: validate, create, approve, activate.", no_args_is_help=True)
+app.add_typer(strategy_app, name="strategy")
+
+
+def _read_strategy_file(path: str) -> str:
+    from pathlib import Path
+
+    from buyu.errors import InvalidInput
+
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read strategy file {path}: {exc}", code="file_unreadable") from exc
+
+
+def _strategy_row(row: Any) -> dict[str, Any]:
+    from strategies.schemas import StrategyVersionOut
+
+    return StrategyVersionOut.model_validate(row).model_dump(mode="json")
+
+
+@strategy_app.command("validate")
+@handled
+def strategy_validate(file: Annotated[str, typer.Argument(help="strategy YAML or JSON file")],
+                      as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Check a strategy file; a bad one prints the field path (e.g. segments[2].allow[1]) and exits 2."""
+    from strategies.router import validation_out
+    from strategies.schema import load_strategy_text
+
+    out = validation_out(load_strategy_text(_read_strategy_file(file))).model_dump(mode="json")
+    if as_json:
+        _emit(out, as_json=True)
+        return
+    typer.echo(f"valid: {out['portfolio']}/{out['name']} ({out['contact_profile']}) sha256 {out['sha256']}")
+    for arm in out["arms"]:
+        typer.echo(f"  {arm['name']} {arm['share']}: {', '.join(arm['segments'])}")
+
+
+@strategy_app.command("create")
+@handled
+def strategy_create(file: Annotated[str, typer.Argument(help="strategy YAML or JSON file")],
+                    author: Annotated[str, typer.Option(help="who wrote it")],
+                    as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Store a strategy file as the next draft version of its portfolio and name."""
+    from buyu.db import unit_of_work
+    from strategies.service import create_draft
+
+    text = _read_strategy_file(file)
+    with unit_of_work(_engine()) as session:
+        out = _strategy_row(create_draft(session=session, text=text, author=author))
+    _emit(out, as_json=as_json)
+
+
+@strategy_app.command("approve")
+@handled
+def strategy_approve(version_id: Annotated[int, typer.Argument(metavar="ID")],
+                     by: Annotated[str, typer.Option(help="approver (not the author)")],
+                     as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Approve a draft (four eyes: the approver must not be its author)."""
+    from buyu.db import unit_of_work
+    from strategies.service import approve
+
+    with unit_of_work(_engine()) as session:
+        out = _strategy_row(approve(session=session, version_id=version_id, approver=by))
+    _emit(out, as_json=as_json)
+
+
+@strategy_app.command("activate")
+@handled
+def strategy_activate(version_id: Annotated[int, typer.Argument(metavar="ID")],
+                      by: Annotated[str, typer.Option(help="who activates")],
+                      effective: DateOpt,
+                      as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Activate an approved version from a business date; the portfolio's previous version is retired."""
+    from buyu.db import unit_of_work
+    from strategies.service import activate
+
+    day = parse_date(effective, field="effective")
+    with unit_of_work(_engine()) as session:
+        out = _strategy_row(activate(session=session, version_id=version_id, by=by, effective=day))
+    _emit(out, as_json=as_json)
+
+
+@strategy_app.command("list")
+@handled
+def strategy_list(portfolio: Annotated[str | None, typer.Option(help="only this portfolio")] = None,
+                  as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Strategy versions, newest first."""
+    from buyu.db import unit_of_work
+    from strategies.service import list_versions
+
+    with unit_of_work(_engine()) as session:
+        rows = [_strategy_row(r) for r in list_versions(session=session, portfolio=portfolio)]
+    if as_json:
+        _emit({"strategies": rows}, as_json=True)
+        return
+    for r in rows:
+        typer.echo(f"{r['id']:>5} {r['portfolio']}/{r['name']} v{r['version']} {r['status']:<8} "
+                   f"effective {r['effective_from'] or '-'}..{r['effective_to'] or ''} by {r['author']}")
+
+
+@strategy_app.command("show")
+@handled
+def strategy_show(version_id: Annotated[int, typer.Argument(metavar="ID")],
+                  as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """A version: lifecycle, events and its canonical document (YAML, or JSON with --json)."""
+    import yaml
+
+    from buyu.db import unit_of_work
+    from strategies.router import detail_out
+    from strategies.service import get_version
+
+    with unit_of_work(_engine()) as session:
+        out = detail_out(session, get_version(session=session, version_id=version_id)).model_dump(mode="json")
+    if as_json:
+        _emit(out, as_json=True)
+        return
+    document = out.pop("document")
+    events = out.pop("events")
+    _emit(out, as_json=False)
+    for e in events:
+        typer.echo(f"event: {e['at']} {e['action']} by {e['actor']}" + (f" effective {e['effective']}"
+                                                                           if e["effective"] else ""))
+    typer.echo("---")
+    typer.echo(yaml.safe_dump(document, allow_unicode=True, sort_keys=False).rstrip())
 
 
 def main() -> None:

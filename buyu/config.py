@@ -19,6 +19,11 @@ class Settings(BaseSettings):
     demo_seed: int = 7
     host: str = "127.0.0.1"
     port: int = 8000
+    # Twilio: an empty auth token refuses every webhook (nothing can be signed with it).
+    twilio_account_sid: str = "AC00000000000000000000000000000000"
+    twilio_auth_token: str = ""
+    # The address Twilio is given for webhooks and the media stream (it signs these URLs).
+    public_base_url: str = "http://127.0.0.1:8000"
 
 
 @lru_cache(maxsize=1)

@@ -56,3 +56,10 @@ class ComplianceBlocked(BuyuError):
 
     code = "compliance_blocked"
     http_status = 403
+
+
+class Forbidden(BuyuError):
+    """The request is not authentic (e.g. a webhook without a valid provider signature); nothing was done."""
+
+    code = "forbidden"
+    http_status = 403

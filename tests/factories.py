@@ -32,10 +32,10 @@ def make_product(
         name=f"product {n}",
         annual_rate=Decimal(annual_rate),
         term_months=term_months,
-        method=method,  # type: ignore[arg-type]
+        method=method,
         penalty_rate=Decimal(penalty_rate),
         grace_days=grace_days,
-        **extra,  # type: ignore[arg-type]
+        **extra,
     )
     return svc.create_product(session=session, data=data)
 

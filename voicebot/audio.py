@@ -114,6 +114,47 @@ class StreamUpsampler:
         return self.push(np.zeros((self.TAPS - 1) // 2, dtype=np.int16))
 
 
+class StreamResampler:
+    """Rational-ratio (``up``/``down``) polyphase resampler for a stream, state carried across chunks.
+
+    Output sample m is Σ_k h[p + k·up] · x[⌊m·down/up⌋ − k] with p = m·down mod up (a windowed-sinc
+    low-pass ``h`` of ``taps_per_phase`` × ``up`` taps), computed only where needed. Any chunking
+    of the input gives the same samples as feeding it whole.
+    """
+
+    def __init__(self, *, up: int, down: int, taps_per_phase: int = 16) -> None:
+        if up <= 0 or down <= 0:
+            raise ValueError(f"resampling ratio must be positive, got {up}/{down}")
+        divisor = gcd(up, down)
+        self.up, self.down = up // divisor, down // divisor
+        taps = signal.firwin(taps_per_phase * self.up, 1.0 / max(self.up, self.down)) * self.up
+        self._phases = taps.reshape(taps_per_phase, self.up).T  # [phase, k] = h[phase + k·up]
+        self._history = np.zeros(taps_per_phase - 1)  # the input samples just before ``_consumed``
+        self._consumed = 0  # input samples seen
+        self._next = 0  # index of the next output sample
+
+    def push(self, samples: Pcm) -> Pcm:
+        """Resample one chunk."""
+        data = np.concatenate([self._history, np.asarray(samples, dtype=np.float64)])
+        offset = self._consumed - len(self._history)  # absolute input index of data[0]
+        self._consumed += len(samples)
+        end = -(-self._consumed * self.up // self.down)  # outputs whose base sample has arrived
+        outputs = np.arange(self._next, max(self._next, end))
+        self._next = max(self._next, end)
+        keep = self._phases.shape[1] - 1
+        self._history = data[len(data) - keep :] if keep else np.zeros(0)
+        if not len(outputs):
+            return np.zeros(0, dtype=np.int16)
+        bases = outputs * self.down // self.up
+        index = bases[:, None] - np.arange(self._phases.shape[1])[None, :] - offset
+        gathered = np.where(index >= 0, data[np.clip(index, 0, len(data) - 1)], 0.0)
+        return _to_int16(np.sum(gathered * self._phases[outputs * self.down % self.up], axis=1))
+
+    def flush(self) -> Pcm:
+        """Drain the filter's delay (call once at the end of an utterance)."""
+        return self.push(np.zeros(self._phases.shape[1] // 2, dtype=np.int16))
+
+
 class Agc:
     """Level normaliser for the recogniser's input that waits for speech before choosing a gain.
 

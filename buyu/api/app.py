@@ -11,10 +11,14 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from buyu import __version__
+from buyu.calls.router import router as calls_router
 from buyu.collections.router import router as collections_router
 from buyu.db import get_engine
 from buyu.errors import BuyuError
 from buyu.ledger.router import router as ledger_router
+from buyu.plans.router import router as plans_router
+from strategies.router import router as strategies_router
+from voicebot.telephony.router import router as voice_router
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +62,12 @@ def create_app(*, engine: Engine | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(OperationalError, _db_busy)
+    app.include_router(plans_router)
     app.include_router(ledger_router)
     app.include_router(collections_router)
+    app.include_router(calls_router)
+    app.include_router(voice_router)
+    app.include_router(strategies_router)
 
     @app.get("/health", tags=["ops"])
     def health() -> dict[str, str]:

@@ -3,6 +3,9 @@
 At near-optimal prices almost every account's best reduced option is its LP choice; what is left
 is integer rounding, which is where the value is lost. So, in order:
 
+0. lumpy stage: resources whose options are big against their capacity (a field collector's day
+   is four or five visits) and the resources those options share (the region's slots) are
+   decided first by a small MIP against priced alternatives (`lumpy_plan`);
 1. knapsack stage: for every resource whose options consume varying amounts (collector minutes),
    an exact 0/1 knapsack (dynamic programming, all resources at once) picks the options whose
    surplus over the account's best alternative at current prices is largest per capacity. An
@@ -16,6 +19,7 @@ is integer rounding, which is where the value is lost. So, in order:
    knapsacks re-solved against band-tightened capacities, and only then are trimmed.
 
 The result is feasible by construction and checked again in exact integers by the caller.
+`swap_moves` then improves it by local search in realised values.
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 from ortools.graph.python import min_cost_flow
+from scipy.optimize import Bounds, LinearConstraint, milp
 
 from buyu.optimizer.index import BoolArray, FloatArray, IntArray, run_starts
 from buyu.optimizer.model import Balance, Model
@@ -35,6 +41,12 @@ DP_MAX_CAPACITY = 4096
 DP_MAX_ITEMS = 256
 DP_EXACT_ITEMS = 64
 DP_BATCH_CELLS = 40_000_000
+#: in crowded groups, items are kept (densest first) until their weights reach this many capacities
+DP_CROWD = 1.2
+#: a resource is lumpy when one option takes more than this share of its capacity (a field visit
+#: of 90 minutes in a 400-minute day); options kept per lumpy resource in its MIP, by gain per unit
+LUMPY_SHARE = 0.05
+LUMPY_OPTIONS = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,15 +95,81 @@ def construct(*, model: Model, rho: FloatArray, deadline: float) -> IntArray:
     """A feasible plan guided by the prices (see the module docstring)."""
     s = surplus(model=model, rho=rho)
     knap = knapsack_resources(model)
-    everyone = np.ones(model.n_accounts, dtype=np.bool_)
-    choice = knapsack_stage(model=model, s=s, knap=knap, rho=rho, capacity=model.capacity, free=everyone)
-    choice = repair_overrun(model=model, choice=choice, s=s)
-    if time.perf_counter() < deadline:
-        choice = transport_stage(model=model, choice=choice, knap=knap)
+    # the lumpy MIP gets a share of the time left, but never less than a short try
+    fixed = lumpy_plan(model=model, rho=rho, seconds=max(0.25 * (deadline - time.perf_counter()), 0.3))
+    free = fixed < 0
+    left = model.capacity - usage(model=model, choice=fixed)
+    choice = knapsack_stage(model=model, s=s, knap=knap, rho=rho, capacity=left, free=free)
+    choice = repair_overrun(model=model, choice=np.where(free, choice, fixed), s=s)
+    # the pooled channels carry most accounts: the plan is not usable without this stage, so it
+    # runs even past the deadline
+    choice = transport_stage(model=model, choice=choice, knap=knap)
     choice = greedy_fill(model=model, choice=choice)
     if model.balance is not None:
         choice = band_rounds(model=model, choice=choice, s=s, knap=knap, rho=rho, balance=model.balance)
     return choice
+
+
+def lumpy_plan(*, model: Model, rho: FloatArray, seconds: float) -> IntArray:
+    """Decide the options on lumpy resources first, by a small MIP; returns those picks (-1 elsewhere).
+
+    Rounding is where a priced plan loses value, and it loses most where options are big against
+    the capacity (four or five field visits fill a day): a knapsack per collector at prices
+    cannot trade a region's slots between its collectors. Here the lumpy resources and the
+    resources their options also use stay hard constraints, every other resource is priced, and
+    an option is worth its value over the account's best priced alternative; HiGHS solves it
+    over the best LUMPY_OPTIONS options of each lumpy resource. Balanced collectors are left to
+    the band-aware stages.
+    """
+    none = np.full(model.n_accounts, -1, dtype=np.int64)
+    largest = np.zeros(model.n_resources, dtype=np.int64)
+    np.maximum.at(largest, model.u_res, model.u_amt)
+    lumpy = largest > LUMPY_SHARE * np.maximum(model.capacity, 1)
+    if model.balance is not None:
+        lumpy &= ~model.balance.balanced
+    on_lumpy = np.zeros(model.n_active, dtype=np.bool_)
+    on_lumpy[model.u_opt[lumpy[model.u_res]]] = True
+    if seconds <= 0 or not on_lumpy.any():
+        return none
+    hard = lumpy.copy()
+    hard[model.u_res[on_lumpy[model.u_opt]]] = True
+    reduced = model.val.astype(np.float64)
+    np.subtract.at(reduced, model.u_opt, model.u_amt * np.where(hard, 0.0, rho)[model.u_res])
+    alt = np.zeros(model.n_accounts)
+    np.maximum.at(alt, model.acc[~on_lumpy], reduced[~on_lumpy])
+    gain = reduced - alt[model.acc]
+    pick = _best_per_resource(model=model, options=np.flatnonzero(on_lumpy & (gain > 0)), gain=gain, lumpy=lumpy)
+    if len(pick) == 0:
+        return none
+    n = len(pick)
+    accounts, a_row = np.unique(model.acc[pick], return_inverse=True)
+    col = np.full(model.n_active, -1, dtype=np.int64)
+    col[pick] = np.arange(n)
+    mine = col[model.u_opt] >= 0
+    resources, r_row = np.unique(model.u_res[mine], return_inverse=True)
+    rows = sp.vstack([
+        sp.csr_matrix((np.ones(n), (a_row, np.arange(n))), shape=(len(accounts), n)),
+        sp.csr_matrix((model.u_amt[mine].astype(np.float64), (r_row, col[model.u_opt[mine]])),
+                      shape=(len(resources), n)),
+    ]).tocsr()
+    upper = np.r_[np.ones(len(accounts)), model.capacity[resources].astype(np.float64)]
+    res = milp(-gain[pick], constraints=LinearConstraint(rows, -np.inf, upper), integrality=np.ones(n),
+               bounds=Bounds(0, 1), options={"time_limit": max(seconds, 0.05), "mip_rel_gap": 1e-4})
+    if res.x is None:
+        return none
+    chosen = pick[res.x > 0.5]
+    none[model.acc[chosen]] = chosen
+    return none
+
+
+def _best_per_resource(*, model: Model, options: IntArray, gain: FloatArray, lumpy: BoolArray) -> IntArray:
+    """The options among the best LUMPY_OPTIONS (gain per unit) of some lumpy resource they use."""
+    u = np.flatnonzero(np.isin(model.u_opt, options) & lumpy[model.u_res])
+    opt, res, amt = model.u_opt[u], model.u_res[u], model.u_amt[u]
+    order = np.lexsort((-gain[opt] / amt, res))
+    start = np.flatnonzero(run_starts(res[order]))
+    rank = np.arange(len(order)) - np.repeat(start, np.diff(np.r_[start, len(order)]))
+    return np.unique(opt[order[rank < LUMPY_OPTIONS]])
 
 
 def band_rounds(
@@ -174,7 +252,7 @@ def knapsack(*, group: IntArray, weight: IntArray, value: FloatArray, capacity: 
     """Exact 0/1 knapsack per group; returns the chosen item numbers.
 
     Only items that fit are considered. In groups of more than DP_EXACT_ITEMS items only the
-    densest ones up to three times the capacity are kept (the rest rarely matter); smaller
+    densest ones up to DP_CROWD times the capacity are kept (the rest rarely matter); smaller
     groups are solved exactly.
     """
     fits = np.flatnonzero(weight <= capacity[group])
@@ -189,7 +267,7 @@ def knapsack(*, group: IntArray, weight: IntArray, value: FloatArray, capacity: 
     before = cum - weight[order] - np.repeat(np.r_[0, cum[start[1:] - 1]], size)
     cap = capacity[g]
     crowded = np.repeat(size, size) > DP_EXACT_ITEMS
-    useful = (rank < DP_MAX_ITEMS) & ~(crowded & (before > 3 * cap))
+    useful = (rank < DP_MAX_ITEMS) & ~(crowded & (before > DP_CROWD * cap))
     big = cap > DP_MAX_CAPACITY
     picked = [_greedy_groups(order=order[useful & big], group=g[useful & big], weight=weight, capacity=capacity)]
     small = order[useful & ~big]
@@ -327,9 +405,14 @@ def greedy_fill(*, model: Model, choice: IntArray) -> IntArray:
     cand = np.flatnonzero(free & (model.val > 0))
     if len(cand) == 0:
         return choice
-    cand = cand[np.argsort(-model.val[cand], kind="stable")]
     use = usage(model=model, choice=choice)
-    left = (band_caps(model=model, use=use) - use).tolist()
+    room = band_caps(model=model, use=use) - use
+    # room only shrinks while filling: an option that does not fit now never will
+    misfit = np.zeros(model.n_active, dtype=np.bool_)
+    misfit[model.u_opt[model.u_amt > room[model.u_res]]] = True
+    cand = cand[~misfit[cand]]
+    cand = cand[np.argsort(-model.val[cand], kind="stable")]
+    left = room.tolist()
     order = np.argsort(model.u_opt, kind="stable")
     lo = np.searchsorted(model.u_opt[order], cand).tolist()
     hi = np.searchsorted(model.u_opt[order], cand, side="right").tolist()
@@ -460,4 +543,164 @@ def _trim(*, model: Model, choice: IntArray, resource: int, need: int) -> IntArr
             break
         out[model.acc[opts[k]]] = -1
         freed += int(amt[k])
+    return out
+
+
+def swap_moves(*, model: Model, choice: IntArray, deadline: float, incoming: int = 8, rounds: int = 4) -> IntArray:
+    """Local search on the finished plan, in realised values (no prices): an account moves onto a
+    full collector in place of one of its accounts, which falls back to the resource the mover
+    left (or to what still has room, or to nothing), when that gains value in total.
+
+    Construction decides with prices, which assume a turned-down account finds its priced
+    alternative; when it does not, the real loss shows up here as a positive swap. Each round
+    applies the best swap per collector among non-conflicting ones, then refills spare room.
+    """
+    if model.n_active == 0:
+        return choice
+    single = np.bincount(model.u_opt, minlength=model.n_active) == 1
+    knap = knapsack_resources(model)
+    for done in range(rounds):
+        # two rounds take most of the gain and cost a fraction of a second: they run even late
+        if done >= 2 and time.perf_counter() > deadline:
+            break
+        moves = _best_swaps(model=model, choice=choice, single=single, knap=knap, incoming=incoming)
+        if moves is None:
+            break
+        after = greedy_fill(model=model, choice=_apply_swaps(model=model, choice=choice, moves=moves))
+        # a mover may need more minutes than its leaver freed, which can break a workload band:
+        # such a round is dropped whole rather than repaired by cuts
+        if not _holds(model=model, choice=after):
+            break
+        gained = int(model.val[after[after >= 0]].sum()) - int(model.val[choice[choice >= 0]].sum())
+        if gained <= 0:
+            break
+        choice = after
+    return choice
+
+
+def _holds(*, model: Model, choice: IntArray) -> bool:
+    """Capacities and the workload band hold, in exact integers."""
+    use = usage(model=model, choice=choice)
+    if (use > model.capacity).any():
+        return False
+    return model.balance is None or bool(model.balance.exact_ok(use, model.capacity).all())
+
+
+def _current_value(model: Model, choice: IntArray) -> FloatArray:
+    return np.where(choice >= 0, model.val[np.maximum(choice, 0)], 0).astype(np.float64)
+
+
+def _best_swaps(
+    *, model: Model, choice: IntArray, single: BoolArray, knap: BoolArray, incoming: int
+) -> tuple[IntArray, IntArray, IntArray, IntArray] | None:
+    """Per collector the best (mover option, leaver account, leaver's new option or -1) with a
+    positive gain; None when there is none."""
+    use = usage(model=model, choice=choice)
+    left = model.capacity - use
+    cur = _current_value(model, choice)
+    # the single resource each account's chosen option uses (-1: none or several)
+    u_single = single[model.u_opt]
+    res_of_opt = np.full(model.n_active, -1, dtype=np.int64)
+    res_of_opt[model.u_opt[u_single]] = model.u_res[u_single]
+    amt_of_opt = np.zeros(model.n_active, dtype=np.int64)
+    amt_of_opt[model.u_opt[u_single]] = model.u_amt[u_single]
+    cur_res = np.where(choice >= 0, res_of_opt[np.maximum(choice, 0)], -1)
+    cur_amt = np.where(choice >= 0, amt_of_opt[np.maximum(choice, 0)], 0)
+    # movers: single-resource options on collector resources, worth more than the account's plan
+    o_in = np.flatnonzero(single & (res_of_opt >= 0) & knap[np.maximum(res_of_opt, 0)]
+                          & (choice[model.acc] != np.arange(model.n_active)))
+    gain_in = model.val[o_in] - cur[model.acc[o_in]]
+    o_in, gain_in = o_in[gain_in > 0], gain_in[gain_in > 0]
+    if len(o_in) == 0:
+        return None
+    r_in = res_of_opt[o_in]
+    order = np.lexsort((-gain_in, r_in))
+    o_in, gain_in, r_in = o_in[order], gain_in[order], r_in[order]
+    start = np.flatnonzero(run_starts(r_in))
+    rank = np.arange(len(r_in)) - np.repeat(start, np.diff(np.r_[start, len(r_in)]))
+    keep = rank < incoming
+    o_in, gain_in, r_in = o_in[keep], gain_in[keep], r_in[keep]
+    # leavers: accounts served on the same collector with a single-resource option
+    served = np.flatnonzero(choice >= 0)
+    served = served[knap[np.maximum(cur_res[served], 0)] & (cur_res[served] >= 0)]
+    by_res = np.argsort(cur_res[served], kind="stable")
+    served = served[by_res]
+    s_res = cur_res[served]
+    lo = np.searchsorted(s_res, r_in)
+    hi = np.searchsorted(s_res, r_in, side="right")
+    count = hi - lo
+    mover = np.repeat(np.arange(len(o_in)), count)
+    leaver = served[np.repeat(lo - np.r_[0, np.cumsum(count)[:-1]], count) + np.arange(count.sum())]
+    if len(mover) == 0:
+        return None
+    a_in = model.acc[o_in[mover]]
+    ok = (a_in != leaver) & (amt_of_opt[o_in[mover]] <= cur_amt[leaver] + left[r_in[mover]])
+    mover, leaver, a_in = mover[ok], leaver[ok], a_in[ok]
+    # the leaver's fallback: its best option on the resource the mover frees, if it has one;
+    # else the freed unit goes to the best waiting account (the greedy fill after the round)
+    freed = cur_res[a_in]
+    fb_opt, fb_val = _option_on(model=model, accounts=leaver, resources=freed, amounts=cur_amt[a_in],
+                                res_of_opt=res_of_opt, amt_of_opt=amt_of_opt)
+    waiting = _waiting(model=model, choice=choice, res_of_opt=res_of_opt, amt_of_opt=amt_of_opt, knap=knap)
+    refill = np.where(freed >= 0, waiting[np.maximum(freed, 0)], 0.0)
+    fb_opt = np.where(refill > fb_val, -1, fb_opt)
+    total = gain_in[mover] - cur[leaver] + np.maximum(fb_val, refill)
+    good = total > 0.5
+    if not good.any():
+        return None
+    mover, leaver, fb_opt, total = mover[good], leaver[good], fb_opt[good], total[good]
+    order = np.lexsort((-total, r_in[mover]))
+    first = order[run_starts(r_in[mover][order])]
+    return o_in[mover[first]], leaver[first], fb_opt[first], total[first]
+
+
+def _waiting(
+    *, model: Model, choice: IntArray, res_of_opt: IntArray, amt_of_opt: IntArray, knap: BoolArray
+) -> FloatArray:
+    """Per unit-amount channel, the most valuable option an unplaced account has on it (0 if none):
+    what a freed unit of the channel is worth to the greedy fill."""
+    out = np.zeros(model.n_resources)
+    unit = (res_of_opt >= 0) & (amt_of_opt == 1) & (choice[model.acc] < 0)
+    unit &= ~knap[np.maximum(res_of_opt, 0)]
+    np.maximum.at(out, res_of_opt[unit], model.val[unit].astype(np.float64))
+    return out
+
+
+def _option_on(
+    *, model: Model, accounts: IntArray, resources: IntArray, amounts: IntArray, res_of_opt: IntArray,
+    amt_of_opt: IntArray,
+) -> tuple[IntArray, FloatArray]:
+    """Per (account, resource) the account's most valuable single-resource option on that resource
+    needing at most `amounts` of it; (-1, 0) when none."""
+    out_opt = np.full(len(accounts), -1, dtype=np.int64)
+    out_val = np.zeros(len(accounts))
+    has = np.flatnonzero(resources >= 0)
+    if len(has) == 0:
+        return out_opt, out_val
+    first = np.searchsorted(model.acc, accounts[has])
+    last = np.searchsorted(model.acc, accounts[has], side="right")
+    count = last - first
+    which = np.repeat(has, count)
+    opts = np.repeat(first - np.r_[0, np.cumsum(count)[:-1]], count) + np.arange(count.sum())
+    fit = (res_of_opt[opts] == resources[which]) & (amt_of_opt[opts] <= amounts[which]) & (model.val[opts] > 0)
+    which, opts = which[fit], opts[fit]
+    order = np.lexsort((-model.val[opts], which))
+    top = order[run_starts(which[order])]
+    out_opt[which[top]] = opts[top]
+    out_val[which[top]] = model.val[opts[top]]
+    return out_opt, out_val
+
+
+def _apply_swaps(*, model: Model, choice: IntArray, moves: tuple[IntArray, IntArray, IntArray, IntArray]) -> IntArray:
+    """Apply swaps best first, skipping any that touches an account an earlier one touched."""
+    o_in, leaver, fb_opt, total = moves
+    out = choice.copy()
+    touched: set[int] = set()
+    for k in np.argsort(-total, kind="stable").tolist():
+        a, b = int(model.acc[o_in[k]]), int(leaver[k])
+        if a in touched or b in touched:
+            continue
+        touched.update((a, b))
+        out[a] = o_in[k]
+        out[b] = fb_opt[k]
     return out

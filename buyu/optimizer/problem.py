@@ -25,15 +25,22 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from buyu.errors import InvalidInput
+
 COLLECTOR_PREFIX = "collector:"
 FIELD_PREFIX = "field:"
 
 
-class ProblemError(ValueError):
-    """Invalid optimizer input; `field` names the offending field (a path such as `accounts[3].id`)."""
+class ProblemError(InvalidInput, ValueError):
+    """Invalid optimizer input; `field` names the offending field (a path such as `accounts[3].id`).
+
+    An InvalidInput (so the API and CLI report it as `invalid_problem` with the field in the
+    details) and still a ValueError for callers that treat it as one."""
+
+    code = "invalid_problem"
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
+        super().__init__(f"{field}: {message}", details={"field": field})
         self.field = field
 
 

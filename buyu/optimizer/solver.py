@@ -2,15 +2,20 @@
 
 Stages and why:
 1. dual (dual.py): prices for every resource and band row, and the upper bound (any plan is
-   worth at most D(prices)); vectorised, so 100k accounts cost tens of iterations of a few
-   numpy passes rather than an LP solve.
-2. construction (primal.py): exact knapsacks per collector at those prices, min-cost flow for
-   the unit channels, greedy fill, band enforcement. Feasible by construction.
-3. repair (mip.py): while the gap is above `gap_limit` and time remains, the accounts whose
+   worth at most D(prices), evaluated over every option, top-k pruned ones included). Up to
+   LP_MAX_OPTIONS the prices are the exact LP's duals (HiGHS); above, the smoothed dual,
+   vectorised, so 100k accounts cost a few hundred numpy passes rather than an LP solve.
+2. construction (primal.py): a small MIP for the lumpy resources (field collectors' days of a
+   few long visits, and their region's slots), then exact knapsacks per collector at the
+   prices, min-cost flow for the unit channels, greedy fill, band enforcement. Feasible by
+   construction.
+3. swaps (primal.py): local search in realised values: an account moves onto a full collector
+   in place of one whose fallback (often the slot the mover left) costs less than the move gains.
+4. repair (mip.py): while the gap is above `gap_limit` and time remains, the accounts whose
    plan disagrees most with their prices (plus the near-ties) are re-solved exactly by SCIP with
    everyone else fixed; a better plan replaces the current one. Small problems are solved whole,
    which makes the answer provably optimal.
-4. certificate: capacities, one option per account and the band are checked in exact integers;
+5. certificate: capacities, one option per account and the band are checked in exact integers;
    the gap is (bound - objective) / |bound|.
 """
 
@@ -20,12 +25,21 @@ import time
 
 import numpy as np
 
-from buyu.optimizer.dual import Prices, solve_dual
+from buyu.optimizer.dual import Prices, lp_prices, solve_dual
 from buyu.optimizer.explain import explain
 from buyu.optimizer.index import BoolArray, FloatArray, IntArray, build_index, gather
 from buyu.optimizer.mip import CoreModel
 from buyu.optimizer.model import PRUNED, Model, build_model
-from buyu.optimizer.primal import Surplus, band_caps, construct, drop_overuse, enforce_band, surplus, usage
+from buyu.optimizer.primal import (
+    Surplus,
+    band_caps,
+    construct,
+    drop_overuse,
+    enforce_band,
+    surplus,
+    swap_moves,
+    usage,
+)
 from buyu.optimizer.problem import Problem
 from buyu.optimizer.result import Result, Status
 
@@ -35,7 +49,9 @@ SMALL_PROBLEM = 3000
 CORE_SHARE = 0.015
 CORE_MIN = 500
 #: share of the time limit the dual may use
-DUAL_SHARE = 0.35
+DUAL_SHARE = 0.3
+#: days with at most this many active options get their prices from the exact LP (HiGHS)
+LP_MAX_OPTIONS = 60_000
 
 
 class _Stopwatch:
@@ -53,25 +69,39 @@ class _Stopwatch:
 def solve(problem: Problem, *, time_limit: float = 10.0, gap_limit: float = 0.001, top_k: int = 5) -> Result:
     """Assign every account one treatment for the day; never raises on a valid problem.
 
-    time_limit: seconds for the whole call (the dual gets about a third); gap_limit: stop
-    repairing once (bound - objective) / bound is at most this; top_k: collectors kept per
-    account (the bound still covers the others).
+    time_limit: seconds for the whole call (the dual gets 30% of it). A target, not a hard cap:
+    a feasible plan of usable quality needs the construction and two swap rounds, which finish
+    even when a slow machine has used the time up; only the MIP repair is dropped. `seconds`
+    reports what it took. gap_limit: stop repairing once (bound - objective) / bound is at most
+    this; top_k: collectors kept per account (the bound still covers the others).
     """
     watch = _Stopwatch()
     budget = max(time_limit, 0.0)
     model = build_model(index=build_index(problem), bonus=problem.continuity_threshold,
                         band=problem.balance_band, top_k=max(top_k, 1))
     watch.lap("model")
-    prices = solve_dual(model=model, deadline=watch.start + DUAL_SHARE * budget)
+    # the dual's share is counted from its own start: a slow model stage must not starve it
+    prices = _prices(model=model, deadline=time.perf_counter() + DUAL_SHARE * budget)
     watch.lap("dual")
     # leave room for the certificate and the explanations after the last repair
     finish = watch.start + budget - 0.15 - 0.5e-6 * model.index.n_options
     choice = construct(model=model, rho=prices.rho, deadline=finish)
     watch.lap("construct")
+    choice = swap_moves(model=model, choice=choice, deadline=finish)
+    watch.lap("swaps")
     choice, bound = _repair(model=model, prices=prices, choice=choice, deadline=finish, gap_limit=gap_limit)
     choice = _certified(model=model, choice=choice)
     watch.lap("repair")
     return _result(model=model, choice=choice, bound=bound, rho=prices.rho, watch=watch)
+
+
+def _prices(*, model: Model, deadline: float) -> Prices:
+    """The LP's duals when the LP is small enough to solve in the time, else the smoothed dual's."""
+    if 0 < model.n_active <= LP_MAX_OPTIONS:
+        exact = lp_prices(model=model, seconds=deadline - time.perf_counter())
+        if exact is not None:
+            return exact
+    return solve_dual(model=model, deadline=deadline)
 
 
 def _result(*, model: Model, choice: IntArray, bound: float, rho: FloatArray, watch: _Stopwatch) -> Result:
@@ -109,11 +139,12 @@ def _repair(
         return choice, bound
     whole = model.n_active <= SMALL_PROBLEM
     size = model.n_accounts if whole else max(CORE_MIN, int(CORE_SHARE * model.n_accounts))
-    s = surplus(model=model, rho=prices.rho)
+    s: Surplus | None = None
     for _ in range(6):
         left = deadline - time.perf_counter()
         if left <= 0.05 or _gap(model=model, choice=choice, bound=bound) <= gap_limit:
             break
+        s = s or surplus(model=model, rho=prices.rho)
         core = _core(model=model, s=s, choice=choice, size=size)
         # the core may use a quarter of the day's allowed gap
         slack = 0.25 * gap_limit * abs(bound)

@@ -8,7 +8,8 @@ step from
 the expectation gives θ̂ = Σ(y − p̂) / Σ p̂(1 − p̂) with variance 1 / Σ p̂(1 − p̂) (the information).
 Effects are layered — a general effect per collector, then deviations by bucket, balance band,
 language and region — and every layer is shrunk towards zero with a normal prior whose variance τ²
-is estimated from the spread of all collectors' estimates (method of moments):
+is estimated from the spread of all collectors' estimates (maximum likelihood of the
+estimates' normal approximation; each layer measured against peers in the same segment):
 
     θ̃ = θ̂ · τ² / (τ² + v)
 
@@ -53,6 +54,19 @@ class Shrunk:
     tau2: float
 
 
+def _tau2(raw: FloatArray, var: FloatArray) -> float:
+    """Maximum-likelihood prior variance of cell effects, raw ~ N(0, τ² + v), over a grid (0 allowed).
+
+    A moment estimate is dominated by cells with almost no evidence (a single surprise on a tiny
+    expected count), which inflates τ² and leaves noise unshrunk; the likelihood weighs each cell by
+    its own precision.
+    """
+    grid = np.concatenate([[0.0], np.logspace(-4, 1, 81)])
+    total = var[None, :] + grid[:, None]
+    loglik = -0.5 * (np.log(total) + raw[None, :] ** 2 / total).sum(axis=1)
+    return float(grid[int(np.argmax(loglik))])
+
+
 def _layer(*, coll: IntArray, level: IntArray, y: FloatArray, p: FloatArray, shape: tuple[int, int]) -> Shrunk:
     """One-step logit effects per (collector, level) cell, shrunk with a moment estimate of τ²."""
     resid = np.zeros(shape)
@@ -64,13 +78,18 @@ def _layer(*, coll: IntArray, level: IntArray, y: FloatArray, p: FloatArray, sha
     seen = info > 1e-9
     raw = np.where(seen, resid / np.maximum(info, 1e-9), 0.0)
     var = np.where(seen, 1.0 / np.maximum(info, 1e-9), np.inf)
-    if seen.sum() >= 2:
-        w = info[seen] / info[seen].sum()
-        tau2 = max(0.0, float((w * raw[seen] ** 2).sum() - (w * var[seen]).sum()))
-    else:
-        tau2 = 0.0
+    tau2 = _tau2(raw[seen], var[seen]) if seen.sum() >= 2 else 0.0
     shrunk = np.where(seen, raw * tau2 / (tau2 + var), 0.0) if tau2 > 0 else np.zeros(shape)
     return Shrunk(raw=raw, shrunk=shrunk, info=info, n=n, tau2=tau2)
+
+
+def _recentred(y: FloatArray, p: FloatArray, level: IntArray, width: int) -> FloatArray:
+    """Expectations moved by each level's common miss (one Newton step), so a layer measures collectors
+    against their peers in the segment: a segment the funnel misjudges for everyone is no collector's effect."""
+    resid = np.bincount(level, weights=y - p, minlength=width)
+    info = np.bincount(level, weights=p * (1 - p), minlength=width)
+    shift = np.where(info > 1e-9, resid / np.maximum(info, 1e-9), 0.0)
+    return sigmoid(logit(p) + shift[level])
 
 
 @dataclass(frozen=True)
@@ -138,7 +157,8 @@ def fit_collectors(*, collector_id: npt.ArrayLike, y: npt.ArrayLike, p: npt.Arra
     pos = np.searchsorted(ids, cid)
     yy = np.asarray(y, dtype=np.float64)
     pp = np.clip(np.asarray(p, dtype=np.float64), 1e-4, 1 - 1e-4)
-    general = _layer(coll=pos, level=np.zeros_like(pos), y=yy, p=pp, shape=(ids.size, 1))
+    zero = np.zeros_like(pos)
+    general = _layer(coll=pos, level=zero, y=yy, p=_recentred(yy, pp, zero, 1), shape=(ids.size, 1))
     offset = logit(pp) + general.shrunk[pos, 0]
     layers = {}
     for dim in DIMENSIONS:
@@ -146,7 +166,8 @@ def fit_collectors(*, collector_id: npt.ArrayLike, y: npt.ArrayLike, p: npt.Arra
             continue
         level = np.asarray(segments[dim], dtype=np.int64)
         width = max(len(levels.get(dim, ())), int(level.max(initial=0)) + 1)
-        layers[dim] = _layer(coll=pos, level=level, y=yy, p=sigmoid(offset), shape=(ids.size, width))
+        base = _recentred(yy, sigmoid(offset), level, width)
+        layers[dim] = _layer(coll=pos, level=level, y=yy, p=base, shape=(ids.size, width))
     return CollectorFit(collector_ids=ids.astype(np.int64), general=general, layers=layers,
                         levels={d: levels.get(d, tuple(str(k) for k in range(layers[d].shrunk.shape[1])))
                                 for d in layers},

@@ -5,7 +5,10 @@ exploration policy — a uniformly random allowed treatment per account and day,
 a bank's test-and-learn holdout would — then evaluates models trained only on the tables:
 
 * accounts are split in two by a hash of the loan id; models train on one half's decision points
-  before the split day and are judged on the other half's points from the split day on;
+  before the split day and are judged on the other half's points from the split day on; the split
+  is the middle of the simulated span less the 30-day horizon, and the span includes a scenario's
+  `history_days` burn-in (the lender's past), so with a burn-in as long as the measured window's
+  first half the models learn from the past and are judged on the measured window;
 * propensity: AUC and calibration (ECE) of P(pay within 30 days | the treatment done), next to the
   AUC of the simulator's true probabilities on the same points (`oracle_auc`); uplift: the Qini of
   ranking by predicted uplift versus by predicted propensity, on the realised 7-day amounts of the
@@ -53,10 +56,11 @@ from buyu.scoring.features import (
     decision_points,
     outcomes,
 )
+from buyu.scoring.learner import logit
 from buyu.scoring.metrics import auc, ece, uplift_curve
 from buyu.scoring.propensity import PropensityModel, TrainingSet, cross_validate, fit_propensity
 from buyu.scoring.rollrate import LIVE, balance_at, periods, state_at
-from buyu.scoring.valuation import MONTHS, fit_valuation
+from buyu.scoring.valuation import MONTHS, case_ages, fit_valuation
 from buyu.simulation.policies import RandomPolicy
 from buyu.simulation.scenario import Scenario
 from buyu.simulation.views import AccountView, Action, Capacity, CollectorView
@@ -94,24 +98,28 @@ def evaluate_scenario(*, scenario: Scenario, days: int | None = None, database_u
     from buyu.simulation.runner import simulate, simulation_engine
 
     n_days = days or scenario.days
-    if n_days < 2 * HORIZON + 14:
-        raise InvalidInput(f"evaluation needs at least {2 * HORIZON + 14} simulated days, got {n_days}",
+    span = scenario.history_days + n_days
+    if span < 2 * HORIZON + 14:
+        raise InvalidInput(f"evaluation needs at least {2 * HORIZON + 14} simulated days, got {span}",
                            code="too_few_days")
     note = progress or (lambda _m: None)
     with simulation_engine(database_url) as engine:
-        note(f"simulating {scenario.accounts} accounts for {n_days} days …")
+        note(f"simulating {scenario.accounts} accounts for {scenario.history_days} + {n_days} days …")
         sim = simulate(engine=engine, scenario=scenario, policy=ExplorePolicy(), days=n_days,
                        progress=lambda r: note(f"day {r.number}/{r.days}") if r.number % 15 == 0 else None)
         note("evaluating …")
         with unit_of_work(engine) as session:
-            out = evaluate_history(session=session, scenario=scenario, days=n_days)
-    out["simulation"] = {"accounts": scenario.accounts, "days": n_days, "policy": "explore",
-                         "collected_fen": sim.metrics.collected_fen}
+            out = evaluate_history(session=session, scenario=scenario, days=span)
+    out["simulation"] = {"accounts": scenario.accounts, "days": n_days, "history_days": scenario.history_days,
+                         "policy": "explore", "collected_fen": sim.metrics.collected_fen}
     return out
 
 
 def evaluate_history(*, session: Session, scenario: Scenario, days: int) -> dict[str, Any]:
-    """Split, train and evaluate on a database the simulator filled (training reads only product tables)."""
+    """Split, train and evaluate on a database the simulator filled (training reads only product tables).
+
+    `days` is the whole simulated span from the scenario's start date: a burn-in (`history_days`) included.
+    """
     start = scenario.start_date
     end = start + timedelta(days=days - 1)
     split = start + timedelta(days=(days - HORIZON) // 2)
@@ -129,6 +137,8 @@ def evaluate_history(*, session: Session, scenario: Scenario, days: int) -> dict
                               "test_points": int(test.size)}
     result |= _propensity_metrics(model=model, frame=frame.take(test), points=points.take(test), outs=outs,
                                   rows=test, truth=truth, history=history)
+    result |= _in_time_metrics(model=model, frame=frame, points=points, outs=outs,
+                               rows=np.flatnonzero(held & (points.day < split.toordinal())))
     result |= _collector_metrics(model=model, frame=frame, points=points, outs=outs, train=train, test=test,
                                  truth=truth)
     result |= _valuation_metrics(history=history, split=split, end=end)
@@ -170,11 +180,22 @@ def _propensity_metrics(*, model: PropensityModel, frame: FeatureFrame, points: 
     return {
         "propensity_auc": round(model_auc, 4), "oracle_auc": round(oracle_auc, 4),
         "auc_ratio": round(model_auc / oracle_auc, 4), "ece": round(ece(y=y30, p=p30), 4),
+        "ece_15_equal_width": round(ece(y=y30, p=p30, bins=15, equal_width=True), 4),
         "propensity_auc_7d": round(auc(y=y7, score=p7), 4), "oracle_auc_7d": round(auc(y=y7, score=truth.p7), 4),
         "ece_7d": round(ece(y=y7, p=p7), 4), "qini": uplift["qini_uplift"],
         "qini_propensity_ranking": uplift["qini_propensity"], "uplift_beats_propensity": uplift["beats"],
         "incremental_top30_fen": uplift["top30"], "uplift_rank_corr_truth": corr,
     }
+
+
+def _in_time_metrics(*, model: PropensityModel, frame: FeatureFrame, points: Points, outs: Any,
+                     rows: IntArray) -> dict[str, Any]:
+    """The held-out accounts' points from the training days: calibration without the gap in time, which
+    separates what the model misjudges about unseen accounts from how the young book drifts after the split."""
+    _, p30, _ = model.score(frame.take(rows)).taken(points.treatment[rows])
+    y = outs.paid_30d[rows]
+    return {"in_time_points": int(rows.size), "propensity_auc_in_time": round(auc(y=y, score=p30), 4),
+            "ece_in_time": round(ece(y=y, p=p30), 4)}
 
 
 def _spearman(a: FloatArray, b: FloatArray) -> float | None:
@@ -221,9 +242,17 @@ def _collector_metrics(*, model: PropensityModel, frame: FeatureFrame, points: P
     blind = model.collect_probability(a, points.treatment[te], np.zeros(te.size))
     y = outs.paid_7d[te]
     in_test = np.searchsorted(test, te)
+    # Skill moves the promise logit, so it shows most where it acts: promises on held-out conversations.
+    talked = points.result[te] >= 2
+    promise = points.result[te][talked] == 3
+    blind_promise = model.promise_probability(a[talked], points.treatment[te][talked])
     return {"collector_fit_auc": round(auc(y=y, score=fitted), 4),
             "collector_blind_auc": round(auc(y=y, score=blind), 4),
             "collector_oracle_auc": round(auc(y=y, score=truth.p7[in_test]), 4),
+            "collector_points": int(te.size),
+            "collector_promise_auc": round(auc(y=promise, score=logit(blind_promise) + effect[talked]), 4),
+            "collector_blind_promise_auc": round(auc(y=promise, score=blind_promise), 4),
+            "collector_promise_points": int(talked.sum()),
             "collector_skill_corr": _spearman(effect, np.log(truth.skill[in_test])),
             "collector_shrinkage_tau2": {k: round(float(v), 5) for k, v in fit.tau2.items()}}
 
@@ -234,7 +263,8 @@ def _valuation_metrics(*, history: History, split: date, end: date) -> dict[str,
     starts = np.arange(history.first_day + 1, history.last_day - 28, 7)
     data = periods(history=history, starts=starts, loans=ids[~held_out(ids)])
     facts = account_facts(history=history, loan=data.loan, day=data.start, balance_fen=data.balance0)
-    model = fit_valuation(frame=facts, data=data)
+    cases = case_ages(history=history, loan=data.loan, day=data.start, period_days=HORIZON)
+    model = fit_valuation(frame=facts, data=data, cases=cases)
     day = split.toordinal()
     pool = ids[held_out(ids)]
     state = state_at(history=history, loan=pool, day=np.full(pool.size, day - 1))
@@ -243,7 +273,8 @@ def _valuation_metrics(*, history: History, split: date, end: date) -> dict[str,
     pool, state = pool[owed], state[owed]
     balance = balance_at(history=history, loan=pool, day=np.full(pool.size, day - 1))
     frame = account_facts(history=history, loan=pool, day=np.full(pool.size, day), balance_fen=balance)
-    curves = model.curves(frame=frame, state=state, balance_fen=balance)
+    curves = model.curves(frame=frame, state=state, balance_fen=balance,
+                          cases=case_ages(history=history, loan=pool, day=np.full(pool.size, day)))
     horizon = (end.toordinal() - day + 1) / HORIZON
     cum = np.concatenate([np.zeros((pool.size, 1)), np.cumsum(curves, axis=1)], axis=1)
     k = min(int(horizon), MONTHS - 1)

@@ -28,16 +28,25 @@ def auc(*, y: npt.ArrayLike, score: npt.ArrayLike) -> float:
     return float((ranks[yy].sum() - pos * (pos + 1) / 2) / (pos * neg))
 
 
-def ece(*, y: npt.ArrayLike, p: npt.ArrayLike, bins: int = 10) -> float:
-    """Expected calibration error over equal-count bins: Σ (n_b / n) · |mean(y_b) − mean(p_b)|."""
+def ece(*, y: npt.ArrayLike, p: npt.ArrayLike, bins: int = 10, equal_width: bool = False) -> float:
+    """Expected calibration error: Σ (n_b / n) · |mean(y_b) − mean(p_b)| over bins.
+
+    Equal-count bins by default (every bin holds the same number of rows); `equal_width` uses bins
+    of the probability scale [0, 1) instead (the Guo et al. 2017 convention, usually with 15 bins).
+    """
     yy = np.asarray(y, dtype=np.float64)
     pp = np.asarray(p, dtype=np.float64)
     if yy.size == 0:
         return float("nan")
-    order = np.argsort(pp, kind="stable")
+    if equal_width:
+        which = np.minimum((np.clip(pp, 0.0, 1.0) * bins).astype(np.int64), bins - 1)
+        parts = [np.flatnonzero(which == b) for b in range(bins)]
+    else:
+        parts = np.array_split(np.argsort(pp, kind="stable"), min(bins, yy.size))
     total = 0.0
-    for part in np.array_split(order, min(bins, yy.size)):
-        total += part.size * abs(float(yy[part].mean()) - float(pp[part].mean()))
+    for part in parts:
+        if part.size:
+            total += part.size * abs(float(yy[part].mean()) - float(pp[part].mean()))
     return total / yy.size
 
 

@@ -96,14 +96,19 @@ def raise_alarms(*, session: Session, version: ModelVersion, as_of: date, alarms
 
 def effectiveness(*, session: Session, version: ModelVersion, as_of: date,
                   thresholds: Thresholds = DEFAULT) -> dict[str, Any]:
-    """AUC and ECE of logged propensity scores whose 30-day outcome has matured by `as_of`."""
+    """AUC and ECE of logged propensity scores whose 30-day outcome has matured by `as_of`.
+
+    Only scores of days after the training window count: a back-dated run re-scores rows the model
+    learned from (a refitted forest all but memorises them), which says nothing about how it ranks now.
+    """
     from buyu.scoring.data import load_history
     from buyu.scoring.features import T_INDEX, observed_treatment, outcomes
 
     cutoff = as_of - timedelta(days=29)
     rows = session.execute(
         select(ScoreRun.as_of, ScoreLog.loan_id, ScoreLog.outputs).join(ScoreLog, ScoreLog.run_id == ScoreRun.id)
-        .where(ScoreRun.model_version_id == version.id, ScoreRun.as_of <= cutoff)).all()
+        .where(ScoreRun.model_version_id == version.id, ScoreRun.as_of > version.as_of,
+               ScoreRun.as_of <= cutoff)).all()
     if len(rows) < thresholds.min_matured:
         return {"matured": len(rows), "auc": None, "ece": None}
     loans = np.asarray([r[1] for r in rows], dtype=np.int64)

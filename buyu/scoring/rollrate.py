@@ -174,3 +174,15 @@ def fit_roll_rates(*, data: Periods, segment: IntArray, levels: tuple[str, ...],
     seg = transition_counts(data.state0, data.state1, groups=segment, n_groups=len(levels))
     return RollRates(dimension=dimension, segments=levels, book=book, counts=seg.sum(axis=-1),
                      by_segment=shrink(seg, book[None], prior_strength), prior_strength=prior_strength)
+
+
+def placement_age(*, history: History, loan: IntArray, day: IntArray, kind: int) -> FloatArray:
+    """Days from each loan's latest placement of `kind` (agency, legal) dated before `day` to `day`; NaN if none."""
+    plc = history.placements
+    keys = plc.key[np.asarray(plc["kind"], dtype=np.int64) == kind] if plc.size else plc.key
+    if not keys.size:
+        return np.full(np.asarray(loan).size, np.nan)
+    idx = np.searchsorted(keys, (loan << DAY_BITS) | day, side="left") - 1
+    safe = np.maximum(idx, 0)
+    ok = (idx >= 0) & ((keys[safe] >> DAY_BITS) == loan)
+    return np.where(ok, day - (keys[safe] & ((1 << DAY_BITS) - 1)), np.nan).astype(np.float64)

@@ -37,7 +37,7 @@ from buyu.scoring.metrics import auc, ece
 from buyu.scoring.models import ModelVersion, ScoreLog, ScoreRun
 from buyu.scoring.propensity import PropensityModel, Scores, TrainingSet, fit_propensity
 from buyu.scoring.rollrate import LIVE, RollRates, balance_at, fit_roll_rates, periods, state_at
-from buyu.scoring.valuation import ValuationModel, fit_valuation, value_pool
+from buyu.scoring.valuation import ValuationModel, case_ages, fit_valuation, value_pool
 
 TRAIN_WINDOW_DAYS = 180
 LOOKBACK_DAYS = 180
@@ -131,8 +131,9 @@ def _train_valuation(*, session: Session, history: History, window: tuple[date, 
     data, facts = _valuation_rows(history=history, window=window)
     if data.size < MIN_POINTS:
         return None
-    model = fit_valuation(frame=facts, data=data)
-    first_month = model.curves(frame=facts, state=data.state0, balance_fen=data.balance0)[:, 0]
+    cases = case_ages(history=history, loan=data.loan, day=data.start, period_days=HORIZON)
+    model = fit_valuation(frame=facts, data=data, cases=cases)
+    first_month = model.curves(frame=facts, state=data.state0, balance_fen=data.balance0, cases=cases)[:, 0]
     metrics = {"periods": data.size, "accounts": int(np.unique(data.loan).size),
                "first_month_predicted_over_realised": round(float(first_month.sum() / max(data.cash.sum(), 1.0)), 4),
                "payment_rate": round(float((data.cash > 0).mean()), 4), "bootstrap_replicates": len(model.replicates)}
@@ -359,8 +360,9 @@ def value_book(*, session: Session, as_of: date, pool: str = "all", bid: float |
     mask = _pool_mask(conditions=parse_pool(pool), frame=frame, state=state, dpd=dpd, balance=balance) & (balance > 0)
     if not mask.any():
         raise NotFound(f"no account in collections matches pool {pool!r} on {as_of}", code="empty_pool")
+    cases = case_ages(history=history, loan=loans[mask], day=np.full(int(mask.sum()), as_of.toordinal()))
     result = value_pool(model=_as_valuation(model), frame=frame.take(np.flatnonzero(mask)), state=state[mask],
-                        balance_fen=balance[mask], annual_rate=annual_rate, bid_share=bid)
+                        balance_fen=balance[mask], annual_rate=annual_rate, cases=cases, bid_share=bid)
     return {"as_of": as_of.isoformat(), "pool": pool, "annual_rate": annual_rate, "model_version": row.version,
             **result.to_dict()}
 

@@ -18,7 +18,7 @@ policy to.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Protocol
 
@@ -529,13 +529,39 @@ def _truly_positive(actions: list[Action], *, arrays: AccountArrays, truth: Grou
     return [a for a, v in zip(actions, net, strict=True) if v > 0]
 
 
+@dataclass(frozen=True)
+class HistoryPolicy:
+    """The lender's past before a measured window: a random allowed treatment per account, no sales.
+
+    Randomised treatment is what lets a model learn what each treatment changes (uplift); sales are
+    left out because a sold account leaves the history models learn from.
+    """
+
+    name: str = "history"
+    uses_truth: bool = False
+
+    def plan(self, *, day: date, accounts: Sequence[AccountView], collectors: Sequence[CollectorView],
+             capacity: Capacity, rng: np.random.Generator, truth: GroundTruth | None) -> list[Action]:
+        """The random policy with no sale capacity."""
+        return RandomPolicy().plan(day=day, accounts=accounts, collectors=collectors,
+                                   capacity=replace(capacity, sale_per_day=0), rng=rng, truth=None)
+
+
 # --------------------------------------------------------------------------- registry
+
+
+def _optimized(**options: object) -> Policy:
+    # imported late: the optimized policy builds on this module (budgets, hours)
+    from buyu.simulation.optimized import OptimizedPolicy
+
+    return OptimizedPolicy(**options)  # type: ignore[arg-type]
 
 
 POLICIES: dict[str, Callable[..., Policy]] = {
     "random": RandomPolicy,
     "champion": ChampionPolicy,
     "oracle": OraclePolicy,
+    "optimized": _optimized,
 }
 
 

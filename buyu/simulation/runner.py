@@ -66,7 +66,7 @@ from buyu.people.schemas import CollectorIn
 from buyu.people.service import create_collector
 from buyu.pipeline.eod import run_eod
 from buyu.simulation import metrics as m
-from buyu.simulation.policies import Policy, check_plan, make_policy, policy_rng
+from buyu.simulation.policies import HistoryPolicy, Policy, check_plan, make_policy, policy_rng
 from buyu.simulation.rng import stream
 from buyu.simulation.scenario import Scenario
 from buyu.simulation.views import (
@@ -186,6 +186,7 @@ def simulate(*, engine: Engine, scenario: Scenario, policy: str | Policy, days: 
         raise SimulationError("days must be at least 1", code="invalid_days")
     started = time.perf_counter()
     sim = Simulation.start(engine=engine, scenario=scenario, policy=chosen, profile=profile, penalty_rate=penalty_rate)
+    sim.play_history(days=scenario.history_days, progress=progress)
     reports = []
     for number in range(1, days + 1):
         reports.append(sim.run_day(number=number, days=days))
@@ -346,8 +347,14 @@ class Simulation:
     planned: dict[int, list[tuple[int, int, str]]] = field(default_factory=lambda: defaultdict(list))
     collected_fen: int = 0
     cost_fen: int = 0
+    measured_from: date | None = None
+    retrain_every_days: int = 0  # the chosen policy's, kept through the history days so a model is ready
 
     def __post_init__(self) -> None:
+        self.retrain_every_days = int(getattr(self.policy, "retrain_every_days", 0))
+        bind = getattr(self.policy, "bind", None)
+        if bind is not None:  # policies that read the product's own plan need the database and id maps
+            bind(self)
         n = self.loan_id.size
         self.placement = np.zeros(n, dtype=np.int64)
         self.placed_until = np.zeros(n, dtype=np.int64)
@@ -392,9 +399,29 @@ class Simulation:
         with unit_of_work(self.engine) as session:
             return self._views(morning=self._morning(session=session, day=self.truth.day), day=self.truth.day)
 
+    def play_history(self, *, days: int, progress: Progress | None = None) -> None:
+        """Play `days` of the lender's past with the exploration policy; the measured window starts after them.
+
+        Every compared policy gets the same past (the policy's random stream is keyed by its name), and
+        the start balance is re-read so metrics cover the measured window only.
+        """
+        if days <= 0:
+            return
+        chosen = self.policy
+        self.policy = HistoryPolicy()
+        for number in range(1, days + 1):
+            report = self.run_day(number=number, days=days)
+            if progress is not None:
+                progress(report)
+        self.policy = chosen
+        self.measured_from = self.truth.day
+        with unit_of_work(self.engine) as session:
+            self.start_balance_fen = _outstanding(session=session)
+        self.collected_fen = self.cost_fen = 0
+
     def finish(self, *, started: float | None = None) -> m.Metrics:
         """Check that the ledger reconciles and measure the days run so far from the tables."""
-        first, last = self.scenario.start_date, self.truth.day - timedelta(days=1)
+        first, last = self.measured_from or self.scenario.start_date, self.truth.day - timedelta(days=1)
         if last < first:
             raise SimulationError("no day has been simulated yet", code="nothing_simulated")
         with unit_of_work(self.engine) as session:
@@ -414,6 +441,9 @@ class Simulation:
         t0 = time.perf_counter()
         day, truth = self.truth.day, self.truth
         collected0, cost0 = self.collected_fen, self.cost_fen
+        morning = getattr(self.policy, "morning", None)
+        if morning is not None:  # a policy that reads last night's plan does so before the day's transaction
+            morning(day)
         with unit_of_work(self.engine) as session:
             if day > self.scenario.start_date:
                 self.tally.fold(session=session, day=day - timedelta(days=1), position=self.position)
@@ -431,7 +461,7 @@ class Simulation:
             outcomes = self._draw(views=views, carried=carried, day=day)
             self._book(session=session, day=day, carried=carried, attempt_ids=attempt_ids, outcomes=outcomes)
             self._pay(session=session, day=day, morning=morning)
-        run_eod(engine=self.engine, as_of=day)
+        run_eod(engine=self.engine, as_of=day, retrain_every_days=self.retrain_every_days)
         truth.advance_day()
         return DayReport(day=day, number=number, days=days, actions=len(actions),
                          contacts=sum(1 for a in carried if a.treatment in CONTACTS), blocked=blocked,

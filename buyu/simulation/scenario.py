@@ -469,6 +469,9 @@ class Scenario(_Section):
     accounts: int = Field(ge=1, le=1_000_000, description="delinquent accounts at the start")
     collectors: int = Field(ge=0, le=10_000, description="head count, agents and field staff")
     days: int = Field(ge=1, le=3_650)
+    history_days: int = Field(default=0, ge=0, le=3_650,
+                              description="days played before the measured window by the exploration policy: the "
+                                          "lender's past, identical for every compared policy, which models learn from")
     robot_lines: int = Field(ge=0, le=10_000)
     field_share: Prob = Field(description="share of accounts where a field visit is possible")
     willingness_shift: float = Field(ge=-1.0, le=1.0, description="moves every borrower's willingness")

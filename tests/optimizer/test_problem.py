@@ -1,9 +1,10 @@
-"""Input validation: bad problems raise ProblemError (a ValueError) naming the offending field."""
+"""Input validation: bad problems raise ProblemError (an InvalidInput and a ValueError) naming the field."""
 
 from __future__ import annotations
 
 import pytest
 
+from buyu.errors import InvalidInput
 from buyu.optimizer import (
     Account,
     Collector,
@@ -30,6 +31,15 @@ def test_problem_error_is_a_value_error_with_the_field() -> None:
         Option(treatment=Treatment.SMS, value=1.5, uses=(("sms", 1),))  # type: ignore[arg-type]
     assert isinstance(info.value, ProblemError)
     assert info.value.field == "Option.value"
+
+
+def test_problem_error_is_the_projects_invalid_input() -> None:
+    """ProblemError is a BuyuError (InvalidInput), so the one API/CLI handler reports it with a
+    machine-readable code and the offending field in the details."""
+    with pytest.raises(InvalidInput) as info:
+        Problem(accounts=(), balance_band=-1)
+    assert info.value.code == "invalid_problem" and info.value.http_status == 422
+    assert info.value.to_dict()["error"]["details"] == {"field": "balance_band"}
 
 
 @pytest.mark.parametrize(

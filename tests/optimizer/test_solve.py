@@ -219,3 +219,20 @@ def test_a_broken_stage_cannot_leak_an_infeasible_plan(monkeypatch: pytest.Monke
     result = solve(problem, gap_limit=1.0)  # no repair: the certificate alone must catch it
     check_plan(problem, result)
     assert result.objective > 0
+
+
+def test_eligibility_is_the_option_list() -> None:
+    """Skills, language, region and contact rules arrive as which options exist: an account with no
+    option for the idle agent c1 never gets c1, even when its only collector c2 is full; it takes
+    its SMS instead, and its c2 call is reported as lost to c2's capacity."""
+    staff = (Collector(id="c1", minutes=60), Collector(id="c2", minutes=5))
+    problem = Problem(
+        accounts=(Account(id="x", options=(call("c2", 500, 10), pooled(Treatment.SMS, 10))),),
+        collectors=staff,
+        resources=(Resource("sms", 1),),
+    )
+    result = solve(problem, gap_limit=0)
+    item = result.assignments[0]
+    assert item.treatment is Treatment.SMS and result.usage["collector:c1"] == 0
+    assert item.alternative is not None and item.alternative.collector == "c2"
+    assert item.reason is Reason.CAPACITY and item.resource == "collector:c2"

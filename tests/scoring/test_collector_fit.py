@@ -56,3 +56,17 @@ def test_unknown_collectors_get_the_expectation_and_identical_collectors_shrink_
     assert np.allclose(fit.general.shrunk, 0.0, atol=0.05)
     score = fit.fit_score(p=np.array([0.3]), collector_id=np.array([123]), segments={})
     assert abs(score[0] - 0.3) < 1e-9
+
+
+def test_a_segment_misjudged_for_everyone_is_no_collectors_effect() -> None:
+    """When the expectation under-states promises in M4+ by one logit for every collector alike, the bucket
+    layer stays near zero (collectors are measured against peers in the segment) and so does its τ²."""
+    rng = np.random.default_rng(11)
+    coll = np.repeat(np.arange(1, 13), 2500)
+    bucket = rng.integers(0, 4, coll.size)
+    p = rng.uniform(0.2, 0.5, coll.size)
+    y = rng.random(coll.size) < sigmoid(logit(p) + np.where(bucket == 3, 1.0, 0.0))
+    fit = fit_collectors(collector_id=coll, y=y, p=p, segments={"bucket": bucket},
+                         levels={"bucket": ("M1", "M2", "M3", "M4+")})
+    assert np.abs(fit.layers["bucket"].shrunk).max() < 0.1 and fit.tau2["bucket"] < 0.01
+    assert np.abs(fit.general.shrunk).max() < 0.1

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from buyu.db import unit_of_work
+from buyu.errors import InvalidInput
 from buyu.ledger.models import Loan
 from buyu.scoring import evaluate, oracle
 from buyu.scoring.data import load_history
@@ -55,7 +56,30 @@ def test_simulated_history_evaluation_prints_every_figure(simulated: Simulated) 
     collector fit and valuation error, each a number in range."""
     with unit_of_work(simulated.engine) as session:
         out = evaluate.evaluate_history(session=session, scenario=simulated.scenario, days=DAYS)
-    for key in ("propensity_auc", "oracle_auc", "auc_ratio", "ece", "qini", "valuation_pool_error"):
+    for key in ("propensity_auc", "oracle_auc", "auc_ratio", "ece", "ece_15_equal_width", "ece_in_time", "qini",
+                "valuation_pool_error"):
         assert out[key] is not None, key
     assert 0.5 < out["propensity_auc"] <= 1 and 0.5 < out["oracle_auc"] <= 1 and 0 <= out["ece"] < 0.5
+    assert 0 <= out["ece_15_equal_width"] < 0.5 and 0 <= out["ece_in_time"] < 0.5 and out["in_time_points"] > 0
     assert out["valuation_accounts"] > 0
+
+
+def test_too_short_a_span_is_refused_before_simulating() -> None:
+    """Forty simulated days cannot hold a training window and a 30-day held-out window: refused, nothing run."""
+    data = shipped_scenario("default").model_dump(exclude_unset=True)
+    scenario = parse_scenario({**data, "accounts": 60, "collectors": 6, "days": 40})
+    with pytest.raises(InvalidInput) as err:
+        evaluate.evaluate_scenario(scenario=scenario)
+    assert err.value.code == "too_few_days"
+
+
+@pytest.mark.slow
+def test_a_burn_in_is_part_of_the_evaluated_span() -> None:
+    """With `history_days` the lender's past counts towards the span: 40 past + 40 measured days are enough,
+    the split falls in the middle of the 80 days, and the output says how long the burn-in was."""
+    data = shipped_scenario("default").model_dump(exclude_unset=True)
+    scenario = parse_scenario({**data, "accounts": 60, "collectors": 6, "days": 40, "history_days": 40})
+    out = evaluate.evaluate_scenario(scenario=scenario)
+    assert out["split_day"] == (scenario.start_date + timedelta(days=(80 - evaluate.HORIZON) // 2)).isoformat()
+    assert out["simulation"]["history_days"] == 40 and out["simulation"]["days"] == 40
+    assert out["train_points"] > 0 and out["test_points"] > 0

@@ -48,3 +48,13 @@ def test_qini_rewards_ranking_the_persuadable_first() -> None:
     bad = uplift_curve(score=-effect, treated=treated, y=y)
     assert good.qini > 0.1 > bad.qini
     assert good.at(1.0) == good.total
+
+
+def test_equal_width_ece_bins_the_probability_scale() -> None:
+    """Equal-width bins group scores by value: 0.12 and 0.18 share the [0.1, 0.2) bin of 10 (their gaps cancel),
+    while equal-count bins of one row each add both gaps."""
+    p = np.array([0.12, 0.18])
+    y = np.array([0.22, 0.08])  # fractional outcomes make the bin arithmetic exact
+    assert abs(ece(y=y, p=p, bins=10, equal_width=True) - 0.0) < 1e-12
+    assert abs(ece(y=y, p=p, bins=2) - 0.10) < 1e-12
+    assert abs(ece(y=np.zeros(4), p=np.full(4, 0.999), bins=15, equal_width=True) - 0.999) < 1e-12

@@ -59,3 +59,31 @@ def test_stability_alarms_are_recorded(session: Session) -> None:
     got = {(a.monitor, a.subject, a.severity) for a in session.scalars(
         select(ModelAlarm).where(ModelAlarm.model_version_id == row.id))}
     assert got == {("input_psi", "dpd", "critical"), ("score_psi", "p30", "warning")}
+
+
+def test_a_tripped_monitor_flags_a_young_model_for_retraining(session: Session) -> None:
+    """A model two days old is flagged for retraining when its latest run's PSI is critical, and not otherwise."""
+    from buyu.scoring.models import ScoreRun
+
+    row = registry.register(session=session, registration=_registration(), artifact=0)
+    quiet = {"inputs": {"dpd": 0.02}, "scores": {"p30": 0.01}}
+    session.add(ScoreRun(model_version_id=row.id, as_of=date(2026, 7, 1), kind="batch", accounts=10, logged=0,
+                         sample_ppm=0, summary={}, monitors=quiet))
+    session.flush()
+    calm = monitoring.model_report(session=session, version=row, as_of=date(2026, 7, 1))
+    assert calm["age_days"] == 1 and not calm["retrain"]
+    session.add(ScoreRun(model_version_id=row.id, as_of=date(2026, 7, 2), kind="batch", accounts=10, logged=0,
+                         sample_ppm=0, summary={}, monitors={"inputs": {"dpd": 0.4}, "scores": {"p30": 0.01}}))
+    session.flush()
+    tripped = monitoring.model_report(session=session, version=row, as_of=date(2026, 7, 2))
+    assert tripped["retrain"] and any("input_psi dpd" in r for r in tripped["retrain_reasons"])
+
+
+def test_effectiveness_alarms_follow_their_thresholds(session: Session) -> None:
+    """Matured AUC more than 0.05 below training and ECE at or above 0.05 each raise a critical alarm;
+    figures within the thresholds, or not yet measured, raise none."""
+    row = registry.register(session=session, registration=_registration(), artifact=0)
+    both = monitoring.effectiveness_alarms(version=row, measured={"auc": 0.74, "ece": 0.06})
+    assert {(a["monitor"], a["severity"]) for a in both} == {("auc", "critical"), ("calibration", "critical")}
+    assert monitoring.effectiveness_alarms(version=row, measured={"auc": 0.79, "ece": 0.01}) == []
+    assert monitoring.effectiveness_alarms(version=row, measured={"auc": None, "ece": None}) == []

@@ -124,3 +124,29 @@ def test_cli_models_report_and_value(trained: Simulated, monkeypatch: pytest.Mon
     assert body["recommendation"] in ("hold", "sell") and body["bid_share"] == 0.18
     bad = runner.invoke(cli.app, ["value", "--pool", "colour=red", "--as-of", day.isoformat(), "--json"])
     assert bad.exit_code == 2 and "invalid_pool" in bad.output
+
+
+def test_effectiveness_is_measured_on_matured_scores_made_after_training(trained: Simulated) -> None:
+    """A model trained 31 days before the report date scores the next two days; the report measures those
+    scores' AUC and calibration against the ledger's 30-day outcomes (back-dated runs of rows it trained on do
+    not count), and a calibration threshold they miss flags the model for retraining."""
+    from buyu.scoring import monitoring
+
+    end = trained.scenario.start_date + timedelta(days=DAYS - 1)
+    trained_on = end - timedelta(days=31)
+    with unit_of_work(trained.engine) as session:
+        service.train_models(session=session, as_of=trained_on, window_days=60)
+        service.score_accounts(session=session, as_of=trained_on - timedelta(days=5), sample_rate=1.0)
+        for ahead in (1, 2):
+            service.score_accounts(session=session, as_of=trained_on + timedelta(days=ahead), sample_rate=1.0)
+        row = session.scalars(select(ModelVersion).where(ModelVersion.name == "propensity",
+                                                         ModelVersion.status == "active")).one()
+        loose = monitoring.Thresholds(min_matured=50)
+        measured = monitoring.effectiveness(session=session, version=row, as_of=end, thresholds=loose)
+        logged_after = session.scalar(select(func.count()).select_from(ScoreLog).join(ScoreRun).where(
+            ScoreRun.model_version_id == row.id, ScoreRun.as_of > trained_on))
+        strict = monitoring.Thresholds(min_matured=50, ece=0.0)
+        report = monitoring.model_report(session=session, version=row, as_of=end, thresholds=strict)
+    assert row.as_of == trained_on and measured["matured"] == logged_after >= 50
+    assert 0.5 < measured["auc"] <= 1 and 0 <= measured["ece"] < 1 and 0 < measured["observed_rate"] < 1
+    assert report["retrain"] and any(r.startswith("calibration p30") for r in report["retrain_reasons"])

@@ -68,3 +68,27 @@ def test_valuation_recovers_the_chain_and_calls_hold_or_sell() -> None:
                        annual_rate=0.1, bid_share=0.01, paths=20)
     assert cheap.recommendation == "hold" and cheap.p_hold_beats_bid is not None and cheap.p_hold_beats_bid > 0.9
     assert discount_factors(0.0).tolist() == [1.0] * 12 and LIVE == 5
+
+
+def test_a_court_case_pays_in_the_month_its_age_reaches_recovery() -> None:
+    """Cases in their second month after filing recover 80% of the balance; a pool filed 5 days ago expects
+    little in month 1 and the court's cash in month 2, because the curve ages the case a month at a time."""
+    from buyu.scoring.valuation import Cases
+
+    rng = np.random.default_rng(3)
+    n = 6000
+    age = np.where(rng.random(n) < 0.5, rng.integers(0, 90, n).astype(np.float64), np.nan)
+    recovering = (age >= 30) & (age < 60)
+    paid = rng.random(n) < np.where(recovering, 0.9, 0.05)
+    balance = np.full(n, 1_000_000.0)
+    state0 = np.full(n, 4)
+    data = Periods(loan=np.arange(n), start=np.full(n, D0), state0=state0, state1=np.where(paid, 4, 4),
+                   cash=np.where(paid, np.where(recovering, 0.8, 0.05) * balance, 0.0), balance0=balance)
+    cases = Cases(legal_age=age, agency_age=np.full(n, np.nan))
+    model = fit_valuation(frame=_frame(n, rng), data=data, cases=cases, bootstrap=0)
+    pool = 200
+    filed = Cases(legal_age=np.full(pool, 5.0), agency_age=np.full(pool, np.nan))
+    curves = model.curves(frame=_frame(pool, rng), state=np.full(pool, 4), balance_fen=np.full(pool, 1_000_000.0),
+                          cases=filed)
+    month = curves.mean(axis=0) / 1_000_000
+    assert month[0] < 0.05 and month[1] > 0.5 and month[2] < month[1] / 5

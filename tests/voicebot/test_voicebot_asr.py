@@ -9,13 +9,16 @@ from typing import Any
 import pytest
 
 from voicebot.asr import (
+    Recognition,
     VoskRecognizer,
+    Word,
     asr_mode,
     check_model,
     default_cache_dir,
     env_var_for,
     merge_segments,
     overlay_model_dir,
+    pool_recognitions,
     read_vocabulary,
     recognition_from_result,
 )
@@ -161,3 +164,33 @@ def test_merge_segments_drops_unknown_and_averages_confidence() -> None:
     recognition = merge_segments(segments, unknown_token="<UNK>")
     assert recognition.text == "내일 입금" and recognition.confidence == pytest.approx(0.7)
     assert merge_segments([{"text": ""}], unknown_token=None).confidence == 0.0
+
+
+def test_pool_recognitions_averages_lane_posteriors_by_text() -> None:
+    """Warp lanes vote: posteriors are averaged by text, so two lanes agreeing on a path outvote
+    one lane that was sure of another; words come from a lane whose best path won."""
+    word = Word("전화", 0.9, 0.1, 0.4)
+    lanes = [
+        Recognition("네", 0.6, (Word("네", 0.6, 0.1, 0.3),), 2.0, 0.1, (("네", 0.6), ("전화 하지 마세요", 0.4))),
+        Recognition("전화 하지 마세요", 0.7, (word,), 2.0, 0.1, (("전화 하지 마세요", 0.7), ("네", 0.3))),
+        Recognition("전화 하지 마세요", 0.8, (word,), 2.0, 0.1, (("전화 하지 마세요", 0.8), ("", 0.2))),
+    ]
+    pooled = pool_recognitions(lanes)
+    assert pooled.alternatives == (("전화 하지 마세요", pytest.approx(0.6333, abs=1e-4)), ("네", 0.3), ("", 0.0667))
+    assert pooled.text == "전화 하지 마세요" and pooled.words[0].word == "전화"
+    assert pooled.confidence == pytest.approx(0.6333, abs=1e-4)
+    assert pool_recognitions(lanes[:1]) is lanes[0]
+
+
+def test_warp_lanes_decode_one_stream(ko_model_dir: Path) -> None:
+    """A recogniser with warp lanes runs one decoder per lane on the same frames and returns one
+    pooled n-best list; with warps=() there is a single lane."""
+    grammar_graph = get_pack("ko-KR").phrase_graph("verify")
+    for warps, lanes in (((), 1), (((10, 9), (9, 10)), 3)):
+        recognizer = VoskRecognizer(model_dir=ko_model_dir, locale="ko-KR", warps=warps)
+        stream = recognizer.stream(grammar=recognizer.graph_grammar(name="verify", graph=grammar_graph))
+        assert len(stream._lanes) == lanes
+        stream.accept_ulaw(b"\xff" * 160 * 50)
+        recognition = stream.finish()
+        assert abs(sum(p for _, p in recognition.alternatives) - 1.0) < 0.01 or not recognition.alternatives
+        assert recognition.audio_seconds == pytest.approx(1.0, abs=0.01)

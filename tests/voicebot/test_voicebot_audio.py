@@ -16,6 +16,7 @@ from voicebot.audio import (
     BandFill,
     Endpointer,
     EndpointEvent,
+    StreamResampler,
     StreamUpsampler,
     add_noise,
     frames,
@@ -82,6 +83,21 @@ def test_stream_upsampler_is_chunking_invariant() -> None:
     pieces = np.concatenate([upsampler.push(signal[i : i + 160]) for i in range(0, len(signal), 160)])
     assert np.array_equal(whole, pieces)
     assert abs(dominant_hz(whole, 16000) - 700) <= 2
+
+
+@pytest.mark.parametrize(("up", "down"), [(10, 9), (9, 10), (20, 19)])
+def test_stream_resampler_warps_frequency_and_is_chunking_invariant(up: int, down: int) -> None:
+    """A warp lane's resampler scales a tone's frequency by down/up and its length by up/down,
+    and 20 ms pieces give exactly the samples of the whole signal."""
+    signal = sine(seconds=1.0, rate=16000, freq=1000)
+    resampler = StreamResampler(up=up, down=down)
+    whole = np.concatenate([resampler.push(signal), resampler.flush()])
+    resampler = StreamResampler(up=up, down=down)
+    pieces = [resampler.push(signal[i : i + 320]) for i in range(0, len(signal), 320)]
+    assert np.array_equal(whole, np.concatenate([*pieces, resampler.flush()]))
+    assert abs(len(whole) - 16000 * up / down) <= 16
+    assert abs(dominant_hz(whole[: 16000 * up // down], 16000) - 1000 * down / up) <= 3
+    assert 6500 < np.abs(whole[2000:-2000]).max() < 9000
 
 
 def test_wav_round_trip_mono_16bit(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -25,7 +26,7 @@ from voicebot.recognize import recognize_frames, recognize_wav
 
 AS_OF = date(2026, 11, 27)
 
-CASES = [
+CASES: list[tuple[str, str, str, dict[str, Any]]] = [
     ("verify", "네 그렇습니다", "yes", {}),
     ("verify", "잘못 걸린 전화 입니다", "wrong_number", {}),
     ("verify", "전화 하지 마세요", "cease", {}),

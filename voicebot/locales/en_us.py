@@ -242,6 +242,37 @@ PROMPTS = {
     "transfer": "Please hold while I connect you to an agent.",
     "callback": "All right, we will call you back later.",
     "dtmf_verify": "If you are the account holder press 1, otherwise press 2.",
+    "verify_factor_birth_year": "For your security, please say or key in the four digits of your year of birth.",
+    "verify_factor_id": "For your security, please say or key in the last four digits of your ID number.",
+    "verify_factor_retry": "Sorry, that does not match our records.",
+    "unverified_close": "We could not confirm your identity, so we cannot continue this call. Goodbye.",
+    "wrong_party": "Sorry to have bothered you. Goodbye.",
+    "voicemail": "Hello, this is a message for {name}. Please call us back at your convenience. Thank you.",
+    "ask_date": "By what date can you pay?",
+    "counter_date": "We can accept a payment date up to {date}. Can you pay by then?",
+    "counter_amount": "The smallest payment we can accept is {amount}. Can you pay that much?",
+    "pay_link_offer": "We can text you a secure payment link for {amount} now. Shall we send it? Please say yes or no.",
+    "link_sent": "We have sent the payment link by text message. Thank you for paying today. Goodbye.",
+    "plan_offer": (
+        "We can split {total} into {count} monthly payments of {amount}, the first by {date}. Would that "
+        "work for you? Please say yes or no."
+    ),
+    "hardship": "We understand. A specialist will call you to discuss your options. Goodbye.",
+    "already_paid": (
+        "Thank you. We will check our records; if the payment has not arrived, we will contact you. Goodbye."
+    ),
+    "dispute_ack": (
+        "We have noted that you dispute this debt. We will stop collecting it until we send you written "
+        "verification. Goodbye."
+    ),
+    "cease_ack": "We have noted your request. We will not contact you again. Goodbye.",
+    "abuse_end": "We will end this call now. Goodbye.",
+    "silence_end": "We did not hear you. We will try again later. Goodbye.",
+    "dtmf_menu": (
+        "Press 1 to pay {amount} today, 2 to pay it by {date}, 3 if you cannot pay, 4 for a call back, 0 for "
+        "an agent, or 9 to stop our calls."
+    ),
+    "dtmf_confirm": "Press 1 for yes or 2 for no.",
 }
 
 _WRONG = ("wrong number", "you have the wrong number", "there is no one here by that name")
