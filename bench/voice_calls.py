@@ -7,11 +7,14 @@ this process, playing espeak-ng borrowers at real time. Every call is a full PTP
 
 Figures:
 
-* **reaction**: from the end of the borrower's speech (the last frame of the utterance above
-  -40 dBFS leaves the caller) to the first robot media frame reaching the caller, spoken turns
-  only (p50, p95). It includes the endpointer's silence window (``--end-silence-ms``), which is
-  also reported as a floor, with the transport floor: a bare WebSocket echo round trip of a
-  media message between the same two processes (a minimal server with nothing behind it).
+* **reaction**: from the end of the borrower's speech to the first robot media frame reaching the
+  caller, spoken turns only (p50, p95). End of speech is known exactly by the caller: the moment
+  it sends the first frame after the last one whose clean (pre-noise) speech is above -40 dBFS
+  (``simulator.render_utterance``), i.e. the line carries only noise from then on. It includes the
+  silence the robot waits for: ``--early-end-ms`` when the turn so far is already a confidently
+  understood whole phrase of the state's grammar, else ``--end-silence-ms`` (both reported as
+  floors), and the transport floor: a bare WebSocket echo round trip of a media message between
+  the same two processes (a minimal server with nothing behind it).
 * **ASR RTF**: Vosk decode seconds / audio seconds over the callers' utterances, decoded here
   the way a call decodes them (one stream per turn, strict grammar), single thread.
 * **concurrency**: N simultaneous calls for N in ``--ramp``, answered ``--stagger-s`` apart (Twilio
@@ -20,6 +23,9 @@ Figures:
   reaches the caller after the previous frame of the same robot turn has finished playing
   (Twilio's playback buffer ran dry: an audible gap; see ``voicebot.telephony.simulator``).
   ``sustained`` is the largest N with zero late frames; the ramp stops after the first N with any.
+* **CPU**: seconds of CPU used by the server process and by this (caller) process per round and
+  per call (``/proc``), so the simulator's own cost is not mistaken for the robot's.
+  ``--lanes`` sets the server's ASR decoder lanes per turn (``BUYU_ASR_LANES``).
 
     python bench/voice_calls.py --json
     python bench/voice_calls.py --ramp 5,10,20,30,40 --latency-calls 3 --json
@@ -58,7 +64,7 @@ SCRIPT = "네;#{year};내일 갚을 수 있어요;네"
 # --- server process ------------------------------------------------------------------------------
 
 
-def serve(*, db_url: str, port: int, token: str, end_silence_ms: int) -> None:
+def serve(*, db_url: str, port: int, token: str, end_silence_ms: int, early_end_ms: int) -> None:
     """The robot's server: the real app with a warm Korean recogniser, on 127.0.0.1:port."""
     import uvicorn
 
@@ -69,7 +75,7 @@ def serve(*, db_url: str, port: int, token: str, end_silence_ms: int) -> None:
     engine = make_engine(db_url)
     runtime = VoiceRuntime(engine=engine, auth_token=token, public_base_url=f"http://127.0.0.1:{port}",
                            synthesizer=EspeakSynthesizer(timeout_s=30.0), recognizer_for=default_recognizer_for,
-                           listen=ListenSettings(end_silence_ms=end_silence_ms))
+                           listen=ListenSettings(end_silence_ms=end_silence_ms, early_end_ms=early_end_ms))
     runtime.recognizer_for(LOCALE)
     app = create_app(engine=engine)
     install_runtime(app, runtime)
@@ -92,8 +98,14 @@ def echo_serve(*, port: int) -> None:
     asyncio.run(main())
 
 
-def _spawn(*args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, __file__, *args], start_new_session=True)
+def _spawn(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, __file__, *args], start_new_session=True, env=env)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -233,10 +245,14 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     tts = EspeakSynthesizer(timeout_s=30.0)
     callee = Callee.from_script(SCRIPT.format(year=year)).prepare(tts)
     tts.close()
+    env = dict(os.environ)
+    if args.lanes:
+        env["BUYU_ASR_LANES"] = str(args.lanes)
     server = _spawn("--serve", "--db", db_url, "--port", str(port), "--token", token,
-                    "--end-silence-ms", str(args.end_silence_ms))
+                    "--end-silence-ms", str(args.end_silence_ms), "--early-end-ms", str(args.early_end_ms), env=env)
     echo = _spawn("--echo-serve", "--port", str(echo_port))
-    out: dict[str, Any] = {"end_silence_ms": args.end_silence_ms, "stagger_s": args.stagger_s, "cpus": os.cpu_count(),
+    out: dict[str, Any] = {"end_silence_ms": args.end_silence_ms, "early_end_ms": args.early_end_ms,
+                           "lanes": args.lanes or "default", "stagger_s": args.stagger_s, "cpus": os.cpu_count(),
                            "load_avg_before": os.getloadavg()}
     try:
         _wait_ready(base_url, server)
@@ -255,10 +271,15 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
             ids = open_calls(db_url, loans[offset: offset + n], at)
             offset += n
             started = time.perf_counter()
+            server_cpu, caller_cpu = cpu_seconds(server.pid), cpu_seconds(os.getpid())
             reports = asyncio.run(run_calls(base_url=base_url, token=token, call_ids=ids, callee=callee,
                                             stagger_s=args.stagger_s))
+            server_cpu, caller_cpu = cpu_seconds(server.pid) - server_cpu, cpu_seconds(os.getpid()) - caller_cpu
             rounds.append({"n": n, **summarize(reports, results_of(db_url, ids)),
-                           "wall_s": round(time.perf_counter() - started, 1), "load_avg": os.getloadavg()[0]})
+                           "wall_s": round(time.perf_counter() - started, 1), "load_avg": os.getloadavg()[0],
+                           "server_cpu_s": round(server_cpu, 1), "caller_cpu_s": round(caller_cpu, 1),
+                           "server_cpu_per_call_s": round(server_cpu / n, 2),
+                           "caller_cpu_per_call_s": round(caller_cpu / n, 2)})
             if rounds[-1]["late_frames"] or rounds[-1]["timeouts"]:
                 break
         out["concurrency"] = rounds
@@ -268,6 +289,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         _stop(server)
         _stop(echo)
     floor = args.end_silence_ms / 1000
+    out["floors_s"] = {"early_end": args.early_end_ms / 1000 if args.early_end_ms else None, "end_silence": floor}
     p50 = out["latency"]["reaction_p50_s"]
     echo_p50 = out["echo_rtt"]["p50_s"]
     out["ratios"] = {
@@ -299,6 +321,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ramp", default="5,10,20,30,40", help="simultaneous calls per round")
     parser.add_argument("--latency-calls", type=int, default=3, help="sequential calls for reaction times")
     parser.add_argument("--end-silence-ms", type=int, default=500)
+    parser.add_argument("--early-end-ms", type=int, default=200, help="silence before an early end (0 = off)")
+    parser.add_argument("--lanes", type=int, default=0, help="server ASR lanes per turn (0 = default)")
     parser.add_argument("--stagger-s", type=float, default=1.0,
                         help="seconds between call answers in a round (Twilio's default: 1 call per second)")
     parser.add_argument("--json", action="store_true")
@@ -309,7 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--token", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
-        serve(db_url=args.db, port=args.port, token=args.token, end_silence_ms=args.end_silence_ms)
+        serve(db_url=args.db, port=args.port, token=args.token, end_silence_ms=args.end_silence_ms,
+              early_end_ms=args.early_end_ms)
         return 0
     if args.echo_serve:
         echo_serve(port=args.port)

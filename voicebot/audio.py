@@ -452,6 +452,11 @@ class Endpointer:
         """Consume one μ-law frame."""
         return self.push(ulaw_decode(frame))
 
+    @property
+    def silent_ms(self) -> int:
+        """Silence heard since the last voiced frame of the current utterance (0 outside speech)."""
+        return self._silent_run * self.frame_ms if self.in_speech else 0
+
     def _before_speech(self, voiced: bool) -> EndpointEvent:
         self._voiced_run = self._voiced_run + 1 if voiced else 0
         if self._voiced_run * self.frame_ms >= self.start_ms:

@@ -145,7 +145,8 @@ def prompt_text(key: str, **values: str) -> str:
 @pytest.mark.parametrize("db", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_promise_to_pay_call_books_a_promise(request: pytest.FixtureRequest, db: str) -> None:
     """Yes → birth year keyed → disclosure and debt → "I can pay tomorrow" → read-back → yes: result ptp,
-    a promise row on the loan due tomorrow, every webhook accepted (SQLite and PostgreSQL)."""
+    a promise row on the loan due tomorrow, every webhook accepted (SQLite and PostgreSQL); the clear
+    answers end their turns on the early-end rule, not the full silence window."""
     line: Line = request.getfixturevalue("line" if db == "sqlite" else "pg_line")
     report, record = place(line, "ptp", f"네;#{BIRTH_YEAR};내일 갚을 수 있어요;네")
     heard = [(t["text"], t["intent"]) for t in record["turns"] if t["speaker"] == "borrower"]
@@ -161,6 +162,8 @@ def test_promise_to_pay_call_books_a_promise(request: pytest.FixtureRequest, db:
     assert record["verified_at"] and record["answered_at"] and record["status"] == "completed"
     assert report.closed_by == "robot" and not report.clears
     assert len(report.latencies) == 4  # every turn (three spoken, one keyed) got an answer
+    spoken = [t for t in line.runtime.turn_log if t["call_id"] == report.call_id and t["kind"] == "utterance"]
+    assert len(spoken) == 3 and any(t["early_end"] for t in spoken), spoken
 
 
 def test_wrong_number_ends_without_the_debt(line: Line) -> None:

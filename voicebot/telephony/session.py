@@ -10,6 +10,12 @@ its own unit of work (``buyu.calls.service``: turns, actions; ``finish_call`` at
 Turn-taking runs on the event loop and is cheap per frame (μ-law decode + an RMS); decoding,
 TTS and the database run in thread pools. A recognition starts at the detected start of speech
 (with a little pre-roll), so at the end of the utterance only Vosk's final pass is left to wait for.
+Frames reach the recogniser ``feed_frames`` at a time (one pool job per 100 ms, not per frame).
+
+Early end: after ``early_end_ms`` of silence (200 ms) the turn ends at once if the decoder's partial
+hypothesis is already a whole phrase of the state's grammar and the finished turn is understood with
+confidence; otherwise the full ``end_silence_ms`` window (500 ms) ends it (``_decode``). Outbound
+frames go out in small bursts (``send_batch_frames``) a few frames ahead of playback.
 
 Barge-in: speech (or a key) while a prompt with ``barge_in`` is being heard → ``clear`` (Twilio
 drops what it buffered), the rest of the prompts are not sent, ``Event("barge_in")`` and the turn
@@ -34,7 +40,7 @@ from voicebot import dialog
 from voicebot.asr import RecognitionStream, SpeechRecognizer
 from voicebot.audio import FRAME_MS, Endpointer, EndpointEvent
 from voicebot.locales import get_pack
-from voicebot.recognize import interpret, open_turn
+from voicebot.recognize import grammar_for, interpret, open_turn
 from voicebot.telephony import protocol
 from voicebot.telephony.runtime import VoiceRuntime
 from voicebot.tts import Prompt as Audio
@@ -49,14 +55,26 @@ def _frames(ms: int) -> int:
     return max(1, ms // FRAME_MS)
 
 
+@dataclass(frozen=True, slots=True)
+class _Early:
+    """Queue item: the endpointer has heard ``early_end_ms`` of silence (at loop time ``at``)."""
+
+    at: float
+
+
+_TurnItem = bytes | _Early | None  # a frame, an early-end probe, or the end of the turn
+
+
 @dataclass
 class _Turn:
     """One borrower utterance being recognised: frames queue up, a task feeds Vosk in the pool."""
 
-    queue: asyncio.Queue[bytes | None]
-    task: asyncio.Task[dict[str, Any] | None]
+    queue: asyncio.Queue[_TurnItem]
+    task: asyncio.Task[dict[str, Any] | None] | None = None
     frames: int = 0
     started_at: float = 0.0
+    early_left: int = 0  # early-end attempts left
+    early_armed: bool = True  # re-armed by speech, so one probe per pause
 
 
 @dataclass
@@ -116,6 +134,7 @@ class CallSession:
         self._resolved_at = 0.0
         self._first_frame_pending = False
         self._last_detail: dict[str, Any] | None = None
+        self._ended_early = False  # the last turn ended on an early-end probe
         self.closed = False
         self._pending: set[asyncio.Task[Any]] = set()
 
@@ -211,17 +230,28 @@ class CallSession:
     def _open_turn(self) -> None:
         recognizer, grammar = self.recognizer, self._grammar
         assert recognizer is not None
-        queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        queue: asyncio.Queue[_TurnItem] = asyncio.Queue()
         for frame in self.preroll:
             queue.put_nowait(frame)
-        task = asyncio.create_task(self._decode_safely(recognizer, grammar, queue, self._phase))
-        self._turn = _Turn(queue=queue, task=task, frames=len(self.preroll), started_at=self._loop.time())
+        listen = self.runtime.listen
+        turn = _Turn(queue=queue, frames=len(self.preroll), started_at=self._loop.time(),
+                     early_left=listen.early_attempts if listen.early_end_ms > 0 else 0)
+        turn.task = asyncio.create_task(self._decode_safely(recognizer, grammar, turn, self._phase))
+        self._turn = turn
 
     def _feed(self, payload: bytes, *, ended: bool) -> None:
         turn = self._turn
         assert turn is not None
         turn.queue.put_nowait(payload)
         turn.frames += 1
+        if turn.early_left and not ended:
+            silent = self.endpointer.silent_ms
+            if silent == 0:
+                turn.early_armed = True
+            elif turn.early_armed and silent >= self.runtime.listen.early_end_ms:
+                turn.early_armed = False
+                turn.early_left -= 1
+                turn.queue.put_nowait(_Early(self._loop.time()))
         if ended or turn.frames >= _frames(self.runtime.listen.max_utterance_ms):
             self._endpoint_at = self._loop.time()
             turn.queue.put_nowait(None)
@@ -229,11 +259,11 @@ class CallSession:
             self._turn = None
 
     async def _decode_safely(
-        self, recognizer: SpeechRecognizer, grammar: str, queue: asyncio.Queue[bytes | None], phase: int
+        self, recognizer: SpeechRecognizer, grammar: str, turn: _Turn, phase: int
     ) -> dict[str, Any] | None:
         """``_decode``; a recogniser failure becomes an unrecognised turn (reprompt) instead of a stuck call."""
         try:
-            return await self._decode(recognizer, grammar, queue, phase)
+            return await self._decode(recognizer, grammar, turn, phase)
         except Exception:
             log.exception("call %s: recognition failed", self.call_id)
             if phase == self._phase and self._mode in ("listening", "decoding"):
@@ -242,36 +272,80 @@ class CallSession:
             return None
 
     async def _decode(
-        self, recognizer: SpeechRecognizer, grammar: str, queue: asyncio.Queue[bytes | None], phase: int
+        self, recognizer: SpeechRecognizer, grammar: str, turn: _Turn, phase: int
     ) -> dict[str, Any] | None:
-        """Feed the turn's frames to Vosk in the ASR pool; at the end, the NLU result as an event."""
-        pool = self.runtime.asr_pool
-        stream: RecognitionStream = await self._loop.run_in_executor(
-            pool, lambda: open_turn(recognizer=recognizer, locale=self.locale, state=grammar)
-        )
-        done = False
-        while not done:
-            batch = [await queue.get()]
+        """Feed the turn's frames to Vosk in the ASR pool (``feed_frames`` at a time); at the end, the NLU
+        result as an event.
+
+        On an early-end probe, if the decoder's partial hypothesis is already a whole phrase of the
+        grammar (or still empty: the level normaliser holds a short answer until the end), the turn so
+        far is finished and understood at once; if that has a known intent and enough confidence, the
+        turn ends there. A partial that is only the start of a phrase means the borrower paused mid
+        sentence: recognition just carries on. A refused finish costs a fresh stream fed the turn so
+        far (in one chunk); then the full silence window decides.
+        """
+        pool, queue, listen = self.runtime.asr_pool, turn.queue, self.runtime.listen
+        unknown = recognizer.unknown_token
+
+        def open_stream() -> RecognitionStream:
+            return open_turn(recognizer=recognizer, locale=self.locale, state=grammar)
+
+        def complete(stream: RecognitionStream) -> bool:
+            # a strict grammar's final result is always some whole phrase, even for a cut-off sentence
+            # (forced onto the nearest phrase): the streaming partial is not forced, so it tells
+            partial = " ".join(stream.partial_text().split())
+            return not partial or partial in grammar_for(recognizer=recognizer, locale=self.locale,
+                                                         state=grammar).phrases
+
+        def understand(stream: RecognitionStream) -> dict[str, Any]:
+            assert self._ctx is not None
+            return interpret(recognition=stream.finish(), state=grammar, locale=self.locale, as_of=self._ctx.as_of,
+                             currency=self._ctx.currency)
+
+        self._ended_early = False
+        stream = await self._loop.run_in_executor(pool, open_stream)
+        heard: list[bytes] = []  # the turn's frames, for a re-decode after a refused early end
+        pending: list[bytes] = []
+        while True:
+            items = [await queue.get()]
             while not queue.empty():
-                batch.append(queue.get_nowait())
-            done = batch[-1] is None
-            frames = [f for f in batch if f is not None]
-            if frames:
-                await self._loop.run_in_executor(pool, _accept_all, stream, frames)
-        assert self._ctx is not None
-        ctx_date, currency = self._ctx.as_of, self._ctx.currency
-        result = await self._loop.run_in_executor(
-            pool,
-            lambda: interpret(recognition=stream.finish(), state=grammar, locale=self.locale, as_of=ctx_date,
-                              currency=currency),
-        )
+                items.append(queue.get_nowait())
+            ended, early = False, None
+            for item in items:
+                if item is None:
+                    ended = True
+                    break
+                if isinstance(item, _Early):
+                    early = item
+                else:
+                    pending.append(item)
+            if pending and (ended or early is not None or len(pending) >= listen.feed_frames):
+                chunk = b"".join(pending)
+                heard.append(chunk)
+                pending = []
+                await self._loop.run_in_executor(pool, stream.accept_ulaw, chunk)
+            if ended:
+                break
+            if early is None or not await self._loop.run_in_executor(pool, complete, stream):
+                continue
+            result = await self._loop.run_in_executor(pool, understand, stream)
+            if phase != self._phase or self._mode not in ("listening", "decoding"):
+                return None
+            if _early_ok(result, min_confidence=listen.early_min_confidence, unknown_token=unknown):
+                if self._turn is turn:
+                    self._turn = None
+                self._endpoint_at, self._ended_early = early.at, True
+                self._mode = "listening"
+                self._resolve(_utterance(result), detail=result)
+                return result
+            stream = await self._loop.run_in_executor(pool, open_stream)
+            replay = b"".join(heard)
+            await self._loop.run_in_executor(pool, stream.accept_ulaw, replay)
+        result = await self._loop.run_in_executor(pool, understand, stream)
         if phase != self._phase or self._mode != "decoding":
             return None  # the phase was resolved otherwise (keys, hang-up) while this turn decoded
         self._mode = "listening"
-        self._resolve(dialog.Event("utterance", intent=str(result.get("intent") or "unknown"),
-                                   slots=dict(result.get("slots") or {}),
-                                   confidence=float(result.get("confidence") or 0.0), text=str(result.get("text", ""))),
-                      detail=result)
+        self._resolve(_utterance(result), detail=result)
         return result
 
     def _resolve(self, event: dialog.Event, *, detail: dict[str, Any] | None = None) -> None:
@@ -330,6 +404,7 @@ class CallSession:
         self._mode, self._listen_after, self.barged = "playing", listen_after, False
         dt = FRAME_MS / 1000 / self.runtime.speed
         ahead = self.runtime.prebuffer_frames
+        linger = (max(1, min(self.runtime.send_batch_frames, ahead)) - 1) * dt  # wake once per batch of frames
         play_start: float | None = None
         sent = 0
         for index, (prompt, rendered) in enumerate(zip(prompts, self._render(prompts), strict=True)):
@@ -347,7 +422,7 @@ class CallSession:
                     play_start = now - sent * dt
                 due = play_start + (sent - ahead) * dt
                 if due > now:
-                    await asyncio.sleep(due - now)
+                    await asyncio.sleep(due - now + linger)
                     if self.barged or self.closed:
                         return
                 await self._send(protocol.media(self.stream_sid, frame))
@@ -430,7 +505,8 @@ class CallSession:
 
     def _log_turn(self, event: dialog.Event) -> None:
         entry: dict[str, Any] = {"call_id": self.call_id, "kind": event.kind, "intent": event.intent,
-                                 "text": event.text, "digits": event.digits, "grammar": self._grammar}
+                                 "text": event.text, "digits": event.digits, "grammar": self._grammar,
+                                 "early_end": event.kind == "utterance" and self._ended_early}
         detail = self._last_detail
         if detail and "asr" in detail:
             entry["audio_seconds"] = detail["asr"]["audio_seconds"]
@@ -473,9 +549,18 @@ class CallSession:
             await asyncio.gather(*self._pending, return_exceptions=True)
 
 
-def _accept_all(stream: RecognitionStream, frames: list[bytes]) -> None:
-    for frame in frames:
-        stream.accept_ulaw(frame)
+def _utterance(result: dict[str, Any]) -> dialog.Event:
+    return dialog.Event("utterance", intent=str(result.get("intent") or "unknown"),
+                        slots=dict(result.get("slots") or {}), confidence=float(result.get("confidence") or 0.0),
+                        text=str(result.get("text", "")))
+
+
+def _early_ok(result: dict[str, Any], *, min_confidence: float, unknown_token: str | None) -> bool:
+    """A turn may end early on a whole grammar phrase (no garbage word) understood with confidence."""
+    text = str(result.get("text") or "")
+    intent = str(result.get("intent") or "unknown")
+    return (bool(text.strip()) and intent != "unknown" and float(result.get("confidence") or 0.0) >= min_confidence
+            and (unknown_token is None or unknown_token not in text.split()))
 
 
 def _set_result(future: asyncio.Future[Audio], value: Audio) -> None:
