@@ -169,36 +169,19 @@ def _incumbents(*, session: Session, loans: np.ndarray, work_date: date) -> np.n
     return out
 
 
-def _borrower_flags(*, session: Session, loans: np.ndarray) -> tuple[dict[int, int], list[Any]]:
-    ids = [int(x) for x in loans]
-    borrower = {int(a): int(b) for a, b in session.execute(select(Loan.id, Loan.borrower_id).where(Loan.id.in_(ids)))}
-    flags = session.execute(select(ContactFlags.borrower_id, ContactFlags.cease_from, ContactFlags.cease_channels)
-                            .where(ContactFlags.cease_from.is_not(None))).all()
-    return borrower, list(flags)
-
-
 def _ceased(*, session: Session, loans: np.ndarray, work_date: date) -> np.ndarray:
     """Accounts whose borrower asked us to stop contacting them (all channels) by the work date."""
-    out = np.zeros(loans.size, dtype=np.bool_)
-    if not loans.size:
-        return out
-    borrower, flags = _borrower_flags(session=session, loans=loans)
-    stopped = {int(b) for b, since, channels in flags if since <= work_date and not channels}
-    for i, loan in enumerate(loans):
-        out[i] = borrower.get(int(loan)) in stopped
-    return out
+    rows = session.execute(select(Loan.id, ContactFlags.cease_channels)
+                           .join(ContactFlags, ContactFlags.borrower_id == Loan.borrower_id)
+                           .where(ContactFlags.cease_from <= work_date)).all()
+    stopped = [int(loan) for loan, channels in rows if not channels]  # listed channels only: the rules judge those
+    return np.isin(loans, np.asarray(stopped, dtype=np.int64))
 
 
 def _promised(*, session: Session, loans: np.ndarray, work_date: date) -> np.ndarray:
     """Accounts with an open promise whose date has not passed: we wait for it rather than call again."""
-    out = np.zeros(loans.size, dtype=np.bool_)
-    if not loans.size:
-        return out
-    pending = set(session.scalars(select(Promise.loan_id).where(Promise.status == "open",
-                                                                Promise.due_date >= work_date)))
-    for i, loan in enumerate(loans):
-        out[i] = int(loan) in pending
-    return out
+    pending = session.scalars(select(Promise.loan_id).where(Promise.status == "open", Promise.due_date >= work_date))
+    return np.isin(loans, np.asarray([int(x) for x in pending], dtype=np.int64))
 
 
 def _staff(*, session: Session, strategy: Strategy) -> list[StaffMember]:

@@ -168,3 +168,38 @@ def test_the_console_reads_the_plan_and_its_robot_queue(simulated: tuple[str, Si
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "plan_not_found"
     bad = client.get(f"/plans/{night.as_of.isoformat()}/items", params={"treatment": "fax"})
     assert bad.status_code == 422
+
+
+def test_tonight_rules_read_cease_flags_and_pending_promises(simulated: tuple[str, SimulationResult]) -> None:
+    """A borrower who stopped all contact by the work date is ceased (one who stopped only some channels is
+    left to the contact rules); an open promise due on or after the work date is pending, an older one is not."""
+    from datetime import date
+
+    import numpy as np
+
+    from buyu.collections.models import ContactFlags, Promise
+    from buyu.ledger.models import Loan
+    from buyu.plans.service import _ceased, _promised
+
+    url, _ = simulated
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        trans = conn.begin()
+        from sqlalchemy.orm import Session
+        session = Session(bind=conn)
+        loans = session.execute(select(Loan.id, Loan.borrower_id).order_by(Loan.id).limit(3)).all()
+        ids = np.asarray([int(r[0]) for r in loans], dtype=np.int64)
+        day = date(2030, 1, 10)
+        for (_, borrower), channels in zip(loans[:2], (None, ["sms"]), strict=True):
+            flags = session.get(ContactFlags, borrower) or ContactFlags(borrower_id=borrower)
+            flags.cease_from, flags.cease_channels = day, channels
+            session.add(flags)
+        session.execute(delete(Promise).where(Promise.loan_id.in_([int(x) for x in ids])))
+        for loan_id, due in ((ids[0], day), (ids[1], date(2030, 1, 9))):
+            session.add(Promise(loan_id=int(loan_id), made_on=date(2030, 1, 1), due_date=due, amount_fen=10_000))
+        session.flush()
+        assert _ceased(session=session, loans=ids, work_date=day).tolist()[:2] == [True, False]
+        assert not _ceased(session=session, loans=ids, work_date=date(2030, 1, 9))[0]
+        assert _promised(session=session, loans=ids, work_date=day).tolist()[:2] == [True, False]
+        session.close()
+        trans.rollback()
