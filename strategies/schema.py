@@ -112,6 +112,9 @@ class OptimizerSettings:
     continuity_threshold_fen: int
     time_limit_s: float
     horizon_days: int
+    #: Share of accounts each night given a random allowed treatment (test-and-learn): the only data from
+    #: which the models can keep learning what a treatment changes once the plan chooses the treatments.
+    explore_share: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True)
@@ -183,6 +186,7 @@ _OPTIMIZER = {
         "continuity_threshold_fen": _FEN,
         "time_limit_s": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600},
         "horizon_days": {"enum": [7, 30], "title": "horizon"},
+        "explore_share": _DECIMAL,
     },
 }
 _DOCUMENT_SCHEMA: dict[str, Any] = {
@@ -401,7 +405,9 @@ def _optimizer(raw: Mapping[str, Any], parts: list[str | int], problems: _Proble
         workload_band=problems.decimal(raw["workload_band"], [*parts, "workload_band"], low=Decimal(0),
                                        high=Decimal(1)),
         continuity_threshold_fen=raw["continuity_threshold_fen"], time_limit_s=float(raw["time_limit_s"]),
-        horizon_days=raw["horizon_days"])
+        horizon_days=raw["horizon_days"],
+        explore_share=problems.decimal(raw.get("explore_share", "0"), [*parts, "explore_share"], low=Decimal(0),
+                                       high=Decimal("0.5")))
 
 
 def _ptp(raw: Mapping[str, Any], problems: _Problems) -> PtpLimits:
@@ -517,7 +523,9 @@ def _dec(value: Decimal) -> str:
 def _optimizer_doc(o: OptimizerSettings) -> dict[str, Any]:
     return {"top_k": o.top_k, "workload_band": _dec(o.workload_band),
             "continuity_threshold_fen": o.continuity_threshold_fen, "time_limit_s": o.time_limit_s,
-            "horizon_days": o.horizon_days}
+            "horizon_days": o.horizon_days,
+            # left out at 0 so documents written before the setting existed keep their canonical form and sha256
+            **({"explore_share": _dec(o.explore_share)} if o.explore_share else {})}
 
 
 def strategy_to_document(strategy: Strategy) -> dict[str, Any]:

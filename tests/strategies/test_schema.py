@@ -54,6 +54,19 @@ def test_canonical_json_ignores_layout_and_number_spelling() -> None:
     assert canonical_json(parse_strategy(doc)) == canonical_json(parse_strategy(other))
 
 
+def test_explore_share_is_optional_and_kept_out_of_the_canonical_form_at_zero() -> None:
+    """Documents written before the setting existed keep their canonical JSON (and sha256); a share is kept."""
+    doc = default_doc("p")
+    doc["optimizer"].pop("explore_share", None)
+    plain = parse_strategy(doc)
+    assert plain.optimizer.explore_share == 0 and "explore_share" not in canonical_json(plain)
+    doc["optimizer"]["explore_share"] = "0.05"
+    shared = parse_strategy(doc)
+    assert shared.optimizer.explore_share == Decimal("0.05")
+    assert '"explore_share":"0.05"' in canonical_json(shared).replace(" ", "")
+    assert parse_strategy(strategy_to_document(shared)) == shared
+
+
 def _set(path: list[Any], value: Any) -> Callable[[dict[str, Any]], None]:
     def apply(doc: dict[str, Any]) -> None:
         node = doc
@@ -91,6 +104,7 @@ BAD = [
     ("challenger_segment", _set(["challengers", 0, "segments", 1, "allow", 0], "email"),
      "challengers[0].segments[1].allow[0]", "unknown treatment 'email'"),
     ("horizon", _set(["optimizer", "horizon_days"], 14), "optimizer.horizon_days", "unknown horizon 14"),
+    ("explore_share", _set(["optimizer", "explore_share"], "0.6"), "optimizer.explore_share", "between 0 and 0.5"),
     ("profile", _set(["contact_profile"], "EU"), "contact_profile", "unknown contact profile 'EU'"),
     ("no_action_cost", _set(["costs", "per_treatment_fen", "no_action"], 5), "costs.per_treatment_fen.no_action",
      "must be 0"),

@@ -205,3 +205,21 @@ def test_a_requested_callback_is_dialled_at_its_time_despite_the_us_wait(session
     attempt = session.get(ContactAttempt, call.attempt_id)
     task = session.get(CallbackTask, items[0].callback_id)
     assert attempt is not None and task is not None and attempt.callback_id == task.id and task.status == "done"
+
+
+def test_a_planned_call_waits_for_the_borrowers_best_hour(session: Session) -> None:
+    """A queue item whose plan ranks 19:00 first is dialled at 19:00 borrower-local, not when the campaign starts;
+    one without hours goes at once."""
+    from dataclasses import replace
+
+    early, late = delinquent(session), delinquent(session)
+    run_night(session)
+    items = queue_of(session, early, late)
+    best = late.at(CALL_DAY, 19)
+    items = [replace(i, call_hours=(19, 20), not_before=best) if i.loan_id == late.loan.id else i for i in items]
+    world = FakeWorld(session=session, outcomes={early.phone.phone: ["rpc"], late.phone.phone: ["rpc"]},
+                      now_at=early.at(CALL_DAY, 10))
+    report = dialer(world).run(as_of=CALL_DAY, queue=items)
+    when = {number: at for at, number, _ in world.placed}
+    assert report.placed == 2
+    assert when[early.phone.phone] == early.at(CALL_DAY, 10) and when[late.phone.phone] == best
