@@ -1,7 +1,7 @@
 """The nightly plan end to end: a small simulated lender whose nights retrain, score, segment and optimize.
 
 One module-scoped simulation (SQLite file): 35 days of exploratory history, then three days run by the
-`optimized` policy, which only carries out what `buyu eod` planned the night before.
+`optimized` policy (with a 10% explore arm), which only carries out what `buyu eod` planned the night before.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from buyu.migrate import upgrade
 from buyu.pipeline import eod as pipeline
 from buyu.plans.models import PlanItem, PlanRun
 from buyu.plans.service import plan_night
+from buyu.simulation.optimized import OptimizedPolicy
 from buyu.simulation.runner import SimulationResult, run_simulation
 from tests.simulation.conftest import small_default
 
@@ -36,7 +37,8 @@ def simulated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, S
     path = tmp_path_factory.mktemp("plan") / "sim.db"
     url = f"sqlite:///{path}"
     upgrade(url)
-    yield url, run_simulation(scenario=SCENARIO, policy="optimized", database_url=url)
+    # a 10% test-and-learn share, so the explore arm is exercised too (the simulator's default is none)
+    yield url, run_simulation(scenario=SCENARIO, policy=OptimizedPolicy(explore_share="0.1"), database_url=url)
 
 
 def _runs(url: str) -> list[PlanRun]:
