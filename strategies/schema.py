@@ -118,6 +118,17 @@ class OptimizerSettings:
 
 
 @dataclass(frozen=True)
+class SaleTerms:
+    """A debt buyer's standing offer (forward flow): the price per bucket as a share of the balance, and the
+    annual rate at which the plan discounts what holding the account would still recover. An account is
+    sold only where its segment allows `sale` and the price beats the hold value (the valuation model's
+    12-month curve at that rate) by more than the sale's cost; buckets without a price are never sold."""
+
+    price_share: Mapping[str, Decimal]
+    annual_rate: Decimal
+
+
+@dataclass(frozen=True)
 class Challenger:
     """A seeded random holdout that runs other segments and/or optimizer settings."""
 
@@ -142,6 +153,7 @@ class Strategy:
     optimizer: OptimizerSettings
     challengers: tuple[Challenger, ...] = ()
     description: str = ""
+    sale: SaleTerms | None = None
 
 
 # --------------------------------------------------------------------------- JSON Schema (shape)
@@ -230,6 +242,14 @@ _DOCUMENT_SCHEMA: dict[str, Any] = {
             }},
         },
         "optimizer": _OPTIMIZER,
+        "sale": {
+            "type": "object", "additionalProperties": False, "required": ["price_share", "annual_rate"],
+            "properties": {
+                "price_share": {"type": "object", "additionalProperties": False, "minProperties": 1,
+                                "properties": {b: _DECIMAL for b in BUCKETS}},
+                "annual_rate": _DECIMAL,
+            },
+        },
         "challengers": {
             "type": "array", "maxItems": 20,
             "items": {
@@ -420,6 +440,15 @@ def _ptp(raw: Mapping[str, Any], problems: _Problems) -> PtpLimits:
                      discounts=discounts, instalments_max=raw["instalments_max"])
 
 
+def _sale(raw: Mapping[str, Any] | None, problems: _Problems) -> SaleTerms | None:
+    if raw is None:
+        return None
+    prices = {b: problems.decimal(v, ["sale", "price_share", b], low=Decimal(0), high=Decimal(1))
+              for b, v in raw["price_share"].items()}
+    rate = problems.decimal(raw["annual_rate"], ["sale", "annual_rate"], low=Decimal(0), high=Decimal(1))
+    return SaleTerms(price_share=MappingProxyType({b: prices[b] for b in BUCKETS if b in prices}), annual_rate=rate)
+
+
 def _challengers(raw: list[Mapping[str, Any]], problems: _Problems) -> tuple[Challenger, ...]:
     out: list[Challenger] = []
     names: set[str] = {CHAMPION}
@@ -472,6 +501,7 @@ def parse_strategy(document: Mapping[str, Any]) -> Strategy:
         optimizer=_optimizer(document["optimizer"], ["optimizer"], problems),
         challengers=_challengers(document.get("challengers") or [], problems),
         description=document.get("description", ""),
+        sale=_sale(document.get("sale"), problems),
     )
     if problems.items:
         raise StrategyError(problems.items)
@@ -550,6 +580,9 @@ def strategy_to_document(strategy: Strategy) -> dict[str, Any]:
             "segments": None if c.segments is None else [_segment_doc(seg) for seg in c.segments],
             "optimizer": None if c.optimizer is None else _optimizer_doc(c.optimizer),
         }) for c in s.challengers],
+        # left out when absent, like explore_share: older documents keep their canonical form and sha256
+        **({"sale": {"price_share": {b: _dec(v) for b, v in s.sale.price_share.items()},
+                     "annual_rate": _dec(s.sale.annual_rate)}} if s.sale is not None else {}),
     }
 
 

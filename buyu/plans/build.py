@@ -22,11 +22,14 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
-#: Order of the score columns (buyu.scoring.features.TREATMENTS); sale is not scored, so never planned.
+#: Order of the score columns (buyu.scoring.features.TREATMENTS).
 SCORED: tuple[str, ...] = ("robot_call", "sms", "agent_call", "field_visit", "agency", "legal", "no_action")
+#: The plan's columns: the scored treatments, then sale (valued from the buyer's price and the hold value).
+PLANNED: tuple[str, ...] = (*SCORED, "sale")
 CONTACT: frozenset[str] = frozenset({"robot_call", "sms", "agent_call", "field_visit"})
 CALLS: frozenset[str] = frozenset({"robot_call", "agent_call", "field_visit"})
-POOLED: dict[str, str] = {"robot_call": "robot_lines", "sms": "sms", "agency": "agency", "legal": "legal"}
+POOLED: dict[str, str] = {"robot_call": "robot_lines", "sms": "sms", "agency": "agency", "legal": "legal",
+                          "sale": "sale"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +53,9 @@ class Night:
     incumbent: IntArray  # collector id, 0 = none
     cease: BoolArray  # contact stopped: no contact channel at all
     promise_pending: BoolArray  # open promise not yet due: calls would harass, SMS reminders are fine
-    value_fen: IntArray  # (accounts, SCORED): expected incremental recovery before cost
-    allowed: BoolArray  # (accounts, SCORED): the strategy's allowed treatments
-    required: BoolArray  # (accounts, SCORED)
+    value_fen: IntArray  # (accounts, PLANNED): expected incremental recovery before cost
+    allowed: BoolArray  # (accounts, PLANNED): the strategy's allowed treatments (sale only where it can be valued)
+    required: BoolArray  # (accounts, PLANNED)
     agent_fit: FloatArray | None  # (accounts, agents) value shift in fen per agent, None without a fit model
 
 
@@ -60,7 +63,7 @@ class Night:
 class Limits:
     """Capacities, costs and optimizer settings from the strategy (money in fen)."""
 
-    pooled: dict[str, int]  # robot_lines, sms, agency, legal
+    pooled: dict[str, int]  # robot_lines, sms, agency, legal, sale
     field_by_region: dict[str, int]
     cost_fen: dict[str, int]
     agent_minutes_per_call: int
@@ -75,19 +78,19 @@ class Built:
     """The problem and what is needed to read its result back."""
 
     problem: Problem
-    values: IntArray  # (accounts, SCORED) net value per treatment (best collector for staffed ones)
-    eligible: BoolArray  # (accounts, SCORED)
+    values: IntArray  # (accounts, PLANNED) net value per treatment (best collector for staffed ones)
+    eligible: BoolArray  # (accounts, PLANNED)
 
 
 def eligibility(night: Night) -> BoolArray:
     """Strategy-allowed treatments minus what today's contact rules forbid; required narrows the choice."""
     ok = night.allowed.copy()
-    for j, t in enumerate(SCORED):
+    for j, t in enumerate(PLANNED):
         if t in CONTACT:
             ok[:, j] &= ~night.cease
         if t in CALLS:
             ok[:, j] &= ~night.promise_pending
-    ok[:, SCORED.index("no_action")] = False
+    ok[:, PLANNED.index("no_action")] = False
     need = night.required & ok
     has_need = need.any(axis=1)
     ok[has_need] = need[has_need]
@@ -96,7 +99,7 @@ def eligibility(night: Night) -> BoolArray:
 
 def net_values(night: Night, limits: Limits) -> IntArray:
     """Value minus cost per treatment; a required treatment is worth at least 1 fen so it is placed if it fits."""
-    cost = np.asarray([limits.cost_fen.get(t, 0) for t in SCORED], dtype=np.int64)
+    cost = np.asarray([limits.cost_fen.get(t, 0) for t in PLANNED], dtype=np.int64)
     net = night.value_fen - cost[None, :]
     need = night.required.any(axis=1)
     net[need] = np.where(night.required[need], np.maximum(net[need], 1), net[need])
@@ -115,7 +118,7 @@ def build_problem(*, night: Night, limits: Limits, staff: Sequence[StaffMember])
     agent_langs = [frozenset(s.languages) for s in agents]
     accounts = []
     for i in range(night.loan_id.size):
-        options = _pooled_options(i, ok=ok, net=net)
+        options = _pooled_options(i, ok=ok, net=net, pooled=limits.pooled)
         options += _agent_options(i, night=night, ok=ok, net=net, agents=agents, langs=agent_langs, limits=limits)
         options += _field_options(i, night=night, ok=ok, net=net, regional=by_region.get(str(night.region[i]), []),
                                   limits=limits)
@@ -134,18 +137,18 @@ def build_problem(*, night: Night, limits: Limits, staff: Sequence[StaffMember])
     return Built(problem=problem, values=net, eligible=ok)
 
 
-def _pooled_options(i: int, *, ok: BoolArray, net: IntArray) -> list[Option]:
+def _pooled_options(i: int, *, ok: BoolArray, net: IntArray, pooled: dict[str, int]) -> list[Option]:
     out = []
     for t, resource in POOLED.items():
-        j = SCORED.index(t)
-        if ok[i, j] and net[i, j] > 0:
+        j = PLANNED.index(t)
+        if ok[i, j] and net[i, j] > 0 and resource in pooled:
             out.append(Option(treatment=Treatment(t), value=int(net[i, j]), uses=((resource, 1),)))
     return out
 
 
 def _agent_options(i: int, *, night: Night, ok: BoolArray, net: IntArray, agents: Sequence[StaffMember],
                    langs: Sequence[frozenset[str]], limits: Limits) -> list[Option]:
-    j = SCORED.index("agent_call")
+    j = PLANNED.index("agent_call")
     if not ok[i, j] or not agents:
         return []
     language = str(night.language[i])
@@ -164,7 +167,7 @@ def _agent_options(i: int, *, night: Night, ok: BoolArray, net: IntArray, agents
 
 def _field_options(i: int, *, night: Night, ok: BoolArray, net: IntArray, regional: Sequence[StaffMember],
                    limits: Limits) -> list[Option]:
-    j = SCORED.index("field_visit")
+    j = PLANNED.index("field_visit")
     if not ok[i, j] or net[i, j] <= 0 or not regional:
         return []
     start = i % len(regional)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 import numpy as np
@@ -24,10 +25,10 @@ from buyu.ledger.models import Borrower, DelinquencySnapshot, Loan, Product
 from buyu.optimizer import solve
 from buyu.optimizer.result import Assignment, Result
 from buyu.people.models import Collector as CollectorRow
-from buyu.plans.build import SCORED, Limits, Night, StaffMember, build_problem, eligibility
+from buyu.plans.build import PLANNED, SCORED, Limits, Night, StaffMember, build_problem, eligibility
 from buyu.plans.models import PlanItem, PlanRun
 from buyu.scoring import contact_hours, registry
-from buyu.scoring.service import ScoringRun, collector_pair_scores, score_accounts
+from buyu.scoring.service import ScoringRun, collector_pair_scores, hold_values, score_accounts
 from strategies.engine import AccountFacts, arm_uniform, treatments_for
 from strategies.schema import TREATMENTS as STRATEGY_TREATMENTS
 from strategies.schema import Strategy
@@ -79,8 +80,8 @@ def plan_night(*, session: Session, as_of: date, portfolio: str = DEFAULT_PORTFO
     scoring = score_accounts(session=session, as_of=work_date)
     timing = _timing(session=session, loans=scoring.points.loan.astype(np.int64), strategy=strategy, as_of=as_of,
                      mix=getattr(model, "call_hour_mix", None))
-    night, arms, segments = _night(session=session, scoring=scoring, strategy=strategy, work_date=work_date,
-                                   hour_factor=timing.factor)
+    night, arms, segments, sale_stats = _night(session=session, scoring=scoring, strategy=strategy,
+                                               work_date=work_date, hour_factor=timing.factor)
     night, arms = explore(night=night, arms=arms, share=float(strategy.optimizer.explore_share), work_date=work_date)
     staff = _staff(session=session, strategy=strategy)
     limits = _limits(strategy=strategy, staff=staff)
@@ -97,7 +98,7 @@ def plan_night(*, session: Session, as_of: date, portfolio: str = DEFAULT_PORTFO
                   accounts=night.loan_id.size, assigned=_assigned(result), unplaced=len(result.unplaced),
                   utilisation=_utilisation(result=result, problem_capacity=_capacities(built.problem)),
                   stats={"arms": _counts(arms), "segments": _counts(segments), "stages": dict(result.stages),
-                         "treatments": _treatment_counts(result)})
+                         "treatments": _treatment_counts(result), "sale": sale_stats})
     hours, hour_model = _call_hours(result=result, timing=timing)
     run.stats = {**run.stats, "contact_hours": hour_model}
     session.add(run)
@@ -119,8 +120,9 @@ def _skipped(*, session: Session, as_of: date, portfolio: str, reason: str) -> P
 
 
 def _night(*, session: Session, scoring: ScoringRun, strategy: Strategy, work_date: date,
-           hour_factor: np.ndarray | None = None) -> tuple[Night, np.ndarray, np.ndarray]:
-    """Per scored account: facts, the strategy's treatments, today's rules, values (calls valued at their hour)."""
+           hour_factor: np.ndarray | None = None) -> tuple[Night, np.ndarray, np.ndarray, dict[str, Any]]:
+    """Per scored account: facts, the strategy's treatments, today's rules, values (calls valued at their hour,
+    a sale at the buyer's price less what holding the account is worth)."""
     loans = scoring.points.loan.astype(np.int64)
     facts = _facts(session=session, loans=loans, as_of=work_date - timedelta(days=1))
     scores = scoring.scores
@@ -128,23 +130,58 @@ def _night(*, session: Session, scoring: ScoringRun, strategy: Strategy, work_da
     account_facts = AccountFacts(loan_id=loans, bucket=facts["bucket"], balance_fen=facts["balance"], score=p_none,
                                  product=facts["product"], region=facts["region"], language=facts["language"])
     chosen = treatments_for(strategy, account_facts)
-    columns = [STRATEGY_TREATMENTS.index(t) for t in SCORED]
-    allowed = chosen.allowed[:, columns] & scores.supported
+    columns = [STRATEGY_TREATMENTS.index(t) for t in PLANNED]
+    sale_value, sale_stats = _sale_values(session=session, scoring=scoring, strategy=strategy,
+                                          bucket=facts["bucket"], balance=facts["balance"],
+                                          wanted=chosen.allowed[:, STRATEGY_TREATMENTS.index("sale")])
+    priced = np.zeros(loans.size, dtype=bool) if sale_value is None else sale_value > np.iinfo(np.int64).min
+    supported = np.column_stack([scores.supported, priced])
+    allowed = chosen.allowed[:, columns] & supported
     required = chosen.required[:, columns] & allowed
+    value = np.zeros((loans.size, len(PLANNED)), dtype=np.int64)
     if strategy.optimizer.horizon_days <= 7:
-        value = scores.uplift7_fen.astype(np.int64)
+        value[:, :len(SCORED)] = scores.uplift7_fen.astype(np.int64)
     else:
-        value = (scores.amount_fen - scores.amount_fen[:, [SCORED.index("no_action")]]).astype(np.int64)
+        value[:, :len(SCORED)] = scores.amount_fen - scores.amount_fen[:, [SCORED.index("no_action")]]
+    if sale_value is not None:
+        value[:, PLANNED.index("sale")] = np.where(priced, sale_value, 0)
     if hour_factor is not None:
         for t in HOUR_VALUED:
-            j = SCORED.index(t)
+            j = PLANNED.index(t)
             value[:, j] = np.rint(value[:, j] * hour_factor).astype(np.int64)
     night = Night(loan_id=loans, region=facts["region"], language=facts["language"],
                   incumbent=_incumbents(session=session, loans=loans, work_date=work_date),
                   cease=_ceased(session=session, loans=loans, work_date=work_date),
                   promise_pending=_promised(session=session, loans=loans, work_date=work_date),
                   value_fen=value, allowed=allowed, required=required, agent_fit=None)
-    return night, np.asarray(chosen.arm), np.asarray(chosen.segment)
+    return night, np.asarray(chosen.arm), np.asarray(chosen.segment), sale_stats
+
+
+def _sale_values(*, session: Session, scoring: ScoringRun, strategy: Strategy, bucket: np.ndarray,
+                 balance: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray | None, dict[str, Any]]:
+    """A sale's value before its cost: the buyer's price (strategy `sale.price_share` of the balance, by bucket)
+    less the present value of holding the account (the valuation model's 12-month curve). None — sale not
+    planned tonight — without sale terms, sale capacity, an account whose segment allows it, or a valuation
+    model; the reason is kept in the run's stats. Accounts in a bucket the buyer does not price get the
+    int64 minimum (not for sale)."""
+    terms = strategy.sale
+    if terms is None:
+        return None, {"planned": False, "reason": "no_sale_terms"} if wanted.any() else {"planned": False}
+    if strategy.capacities.sale_per_day <= 0 or not wanted.any():
+        return None, {"planned": False, "reason": "no_sale_capacity" if wanted.any() else "not_allowed"}
+    hold = hold_values(session=session, run=scoring, annual_rate=float(terms.annual_rate))
+    if hold is None:
+        return None, {"planned": False, "reason": "no_valuation_model"}
+    shares = [terms.price_share.get(str(b), Decimal(0)) for b in bucket]
+    price = np.asarray([int((Decimal(int(bal)) * share).to_integral_value(ROUND_HALF_EVEN))
+                        for share, bal in zip(shares, balance, strict=True)], dtype=np.int64)
+    bought = np.asarray([share > 0 for share in shares], dtype=bool)
+    value = np.where(bought, price - np.rint(hold).astype(np.int64), np.iinfo(np.int64).min)
+    offered = wanted & bought
+    stats = {"planned": True, "offered": int(offered.sum()),
+             "price_beats_hold": int((offered & (value > strategy.costs.per_treatment_fen.get("sale", 0))).sum()),
+             "hold_fen": int(np.rint(hold[offered]).sum()), "price_fen": int(price[offered].sum())}
+    return value, stats
 
 
 def explore(*, night: Night, arms: np.ndarray, share: float, work_date: date) -> tuple[Night, np.ndarray]:
@@ -163,9 +200,9 @@ def explore(*, night: Night, arms: np.ndarray, share: float, work_date: date) ->
     if not chosen.any():
         return night, arms
     ok = eligibility(night)
-    none = SCORED.index("no_action")
+    none = PLANNED.index("no_action")
     ok[:, none] = True
-    ok[:, [j for j, t in enumerate(SCORED) if t not in EXPLORED]] = False
+    ok[:, [j for j, t in enumerate(PLANNED) if t not in EXPLORED]] = False
     pick = arm_uniform(EXPLORE_SEED * 100_000 + day + 50_000, night.loan_id)
     allowed, required = night.allowed.copy(), night.required.copy()
     for i in np.flatnonzero(chosen):
@@ -263,7 +300,7 @@ def _limits(*, strategy: Strategy, staff: list[StaffMember]) -> Limits:
                       if s.kind == "field" and s.region == r) for r in field_by_region}
     field_by_region = {r: (v if r in cap.field_visits_by_region else staffed[r]) for r, v in field_by_region.items()}
     return Limits(pooled={"robot_lines": cap.robot_calls_per_day, "sms": cap.sms_per_day,
-                          "agency": cap.agency_slots, "legal": cap.legal_per_day},
+                          "agency": cap.agency_slots, "legal": cap.legal_per_day, "sale": cap.sale_per_day},
                   field_by_region=field_by_region, cost_fen=dict(strategy.costs.per_treatment_fen),
                   agent_minutes_per_call=cap.agent_minutes_per_call,
                   field_minutes_per_visit=cap.field_minutes_per_visit, workload_band=float(opt.workload_band),

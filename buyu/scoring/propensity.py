@@ -24,7 +24,7 @@ t) × E[amount | paid, t] (log-linear, Duan's smearing). Amounts leave this modu
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -48,6 +48,8 @@ CONVERSATIONAL: tuple[int, ...] = tuple(T_INDEX[t] for t in ("robot_call", "agen
 INTERACTION_SCALE = 0.1
 #: Below this many randomised points the heads learn from every point (a young book has little else).
 MIN_RANDOMISED = 1000
+#: Held-out points a treatment (and no action) needs before its uplift loading is measured.
+CALIBRATION_MIN_POINTS = 200
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,11 @@ class PropensityModel:
     min_support: int
     #: Share of the heads' phone calls made at each local hour (24; None for a model trained without hours).
     call_hour_mix: FloatArray | None = None
+    #: Per treatment, how much of the predicted differences in uplift between accounts is real (the best
+    #: linear predictor's heterogeneity loading on held-out randomised points, kept in [0, 1]) and the mean
+    #: uplift (fen, 30 and 7 days) the differences are shrunk towards; None: no calibration (older models).
+    uplift_loading: FloatArray | None = None
+    uplift_mean_fen: FloatArray | None = None  # (2, treatments): 30-day, 7-day
 
     def inputs(self, frame: FeatureFrame) -> FloatArray:
         """A = [scorecard logit, tree logit, standardised drivers] (the encoding computed once per chunk)."""
@@ -186,11 +193,26 @@ class PropensityModel:
         p7 = np.where(supported, p7, p7[:, [NO_ACTION]])
         p30 = np.maximum(np.where(supported, p30, p30[:, [NO_ACTION]]), p7)  # 30 days contain the first 7
         given = self.amount.expected_given_paid(a)
+        given = np.where(supported, given, given[:, [NO_ACTION]])  # no evidence, no claimed effect
         if cap_fen is not None:
             given = np.minimum(given, cap_fen[:, None])
         uplift7 = p7 - p7[:, [NO_ACTION]]
-        return Scores(p7=p7, p30=p30, amount_fen=np.rint(p30 * given).astype(np.int64), uplift7=uplift7,
-                      uplift7_fen=np.rint(uplift7 * given).astype(np.int64), supported=supported)
+        amount, uplift7_fen = p30 * given, uplift7 * given
+        if self.uplift_loading is not None and self.uplift_mean_fen is not None:
+            amount, uplift7_fen = self.calibrated(amount, uplift7_fen, supported)
+        return Scores(p7=p7, p30=p30, amount_fen=np.rint(amount).astype(np.int64), uplift7=uplift7,
+                      uplift7_fen=np.rint(uplift7_fen).astype(np.int64), supported=supported)
+
+    def calibrated(self, amount: FloatArray, uplift7_fen: FloatArray,
+                   supported: BoolArray) -> tuple[FloatArray, FloatArray]:
+        """Each treatment's uplift in fen shrunk towards its mean by the loading: mean + λ_t (uplift − mean)."""
+        assert self.uplift_loading is not None and self.uplift_mean_fen is not None
+        lam, mean = self.uplift_loading[None, :], self.uplift_mean_fen
+        up30 = amount - amount[:, [NO_ACTION]]
+        up30 = np.where(supported, mean[0][None, :] + lam * (up30 - mean[0][None, :]), up30)
+        up7 = np.where(supported, mean[1][None, :] + lam * (uplift7_fen - mean[1][None, :]), uplift7_fen)
+        up30[:, NO_ACTION] = up7[:, NO_ACTION] = 0.0
+        return amount[:, [NO_ACTION]] + up30, up7
 
     def promise_probability(self, a: FloatArray, treatment: IntArray) -> FloatArray:
         """P(promise | right-party contact, x) under each row's (conversational) treatment."""
@@ -272,17 +294,27 @@ def _crowd(*, p_none: FloatArray, u: FloatArray, y: npt.ArrayLike) -> float:
 
 
 def _fit_amount(a: FloatArray, treatment: IntArray, amount_fen: IntArray, *, k: int) -> AmountModel:
-    """Log-linear amount given payment, with Duan's smearing for the mean."""
+    """Log-linear amount given payment, with Duan's smearing for the mean.
+
+    A contact (robot call, SMS, agent call, visit) changes whether and when a borrower pays, not what they
+    can pay: those share the no-action amount, and only placements (agency, legal), whose recoveries follow
+    their own rules, get an amount effect. A free effect per contact channel multiplies the whole expected
+    payment, so its noise (±2–4% between weekly refits) outweighed the channels' real uplift and decided
+    which channel the plan chose.
+    """
     paid = amount_fen > 0
     if paid.sum() < 10:
         return AmountModel(np.zeros(a.shape[1]), np.zeros(k), float(np.log(max(amount_fen.mean(), 1) / 100)), 1.0)
-    dummies = np.column_stack([treatment == t for t in range(k)]).astype(np.float64)
+    placed = [T_INDEX["agency"], T_INDEX["legal"]]
+    dummies = np.column_stack([treatment == t for t in placed]).astype(np.float64)
     x = np.hstack([a, dummies])[paid]
     target = np.log(amount_fen[paid] / 100)
     ridge = Ridge(alpha=1.0).fit(x, target)
     resid = target - ridge.predict(x)
     m = a.shape[1]
-    return AmountModel(weights=ridge.coef_[:m].astype(np.float64), treatment=ridge.coef_[m:].astype(np.float64),
+    effect = np.zeros(k)
+    effect[placed] = ridge.coef_[m:]
+    return AmountModel(weights=ridge.coef_[:m].astype(np.float64), treatment=effect,
                        intercept=float(ridge.intercept_), smearing=float(np.mean(np.exp(resid))))
 
 
@@ -333,27 +365,115 @@ def fit_propensity(data: TrainingSet, *, k_folds: int = 3, head_c: float = 0.5, 
     if free.sum() < MIN_RANDOMISED:
         free = np.ones(data.frame.size, dtype=bool)
     rows = np.flatnonzero(free)
+    heads, funnel, amount = _second_stage(a, data, rows, np.arange(data.frame.size), k=k, head_c=head_c,
+                                          half_life_days=half_life_days)
+    dpd = data.frame.num("dpd") if "dpd" in data.frame.numeric_names else np.ones(data.frame.size)
+    support = np.zeros((k, 4), dtype=np.int64)
+    np.add.at(support, (data.treatment, np.clip(bucket_code(dpd), 0, 3)), 1)
+    model = PropensityModel(
+        base=base, drivers=tuple(n for n in DRIVERS if n in enc.groups), driver_columns=columns, driver_mean=mean,
+        driver_scale=scale, heads=heads, funnel=funnel, amount=amount, support=support,
+        min_support=min_support, call_hour_mix=_hour_mix(data, rows))
+    loading, mean_fen = uplift_calibration(model=model, a=a, data=data, rows=rows, head_c=head_c,
+                                           half_life_days=half_life_days, seed=seed)
+    return replace(model, uplift_loading=loading, uplift_mean_fen=mean_fen)
+
+
+def _second_stage(a: FloatArray, data: TrainingSet, rows: IntArray, funnel_rows: IntArray, *, k: int,
+                  head_c: float, half_life_days: float | None) -> tuple[dict[str, Head], Funnel, AmountModel]:
+    """Treatment heads, amounts and the funnel's crowd-out on `rows`; the contact funnel's contact, promise and
+    keep models on `funnel_rows` (every point of the accounts in play: their outcomes are the attempts' own
+    results, which the plan's choice does not decide)."""
     day = None if data.day is None else data.day[rows]
     weight = recency_weights(day, half_life_days)
     heads = {"p7": _fit_head(a[rows], data.treatment[rows], data.paid_7d[rows], k=k, c=head_c, weight=weight),
              "p30": _fit_head(a[rows], data.treatment[rows], data.paid_30d[rows], k=k, c=head_c, weight=weight)}
-    funnel = _fit_funnel(a, data.treatment, data.result, data.paid_7d)
-    u = funnel.induced(a)
-    for name, y in (("p7", data.paid_7d), ("p30", data.paid_30d)):
-        none = sigmoid(heads[name].logits(a)[:, NO_ACTION])
+    funnel = _fit_funnel(a[funnel_rows], data.treatment[funnel_rows], data.result[funnel_rows],
+                         data.paid_7d[funnel_rows])
+    # How much of the induced payment is extra is judged on payments, like the heads: on randomised points only
+    # (fitted on the plan's own calls, the weekly refits drove the robot call's share to 0 in the simulator).
+    ar, tr = a[rows], data.treatment[rows]
+    u = funnel.induced(ar)
+    for name, y in (("p7", data.paid_7d[rows]), ("p30", data.paid_30d[rows])):
+        none = sigmoid(heads[name].logits(ar)[:, NO_ACTION])
         kappa = np.ones(k)
         for t in CONVERSATIONAL:
-            mine = data.treatment == t
+            mine = tr == t
             kappa[t] = _crowd(p_none=none[mine], u=u[mine, t], y=np.asarray(y)[mine])
         funnel.crowd[name] = kappa
-    dpd = data.frame.num("dpd") if "dpd" in data.frame.numeric_names else np.ones(data.frame.size)
-    support = np.zeros((k, 4), dtype=np.int64)
-    np.add.at(support, (data.treatment, np.clip(bucket_code(dpd), 0, 3)), 1)
-    return PropensityModel(
-        base=base, drivers=tuple(n for n in DRIVERS if n in enc.groups), driver_columns=columns, driver_mean=mean,
-        driver_scale=scale, heads=heads, funnel=funnel,
-        amount=_fit_amount(a[rows], data.treatment[rows], data.amount_30d[rows], k=k), support=support,
-        min_support=min_support, call_hour_mix=_hour_mix(data, rows))
+    return heads, funnel, _fit_amount(a[rows], data.treatment[rows], data.amount_30d[rows], k=k)
+
+
+def uplift_calibration(*, model: PropensityModel, a: FloatArray, data: TrainingSet, rows: IntArray, head_c: float,
+                       half_life_days: float | None, seed: int, k_folds: int = 2,
+                       min_points: int = CALIBRATION_MIN_POINTS) -> tuple[FloatArray, FloatArray]:
+    """Per treatment, the share of the predicted between-account differences in uplift that is real.
+
+    The second stage is refitted on part of the randomised points' accounts and scores the rest (cross-fitting;
+    the first-stage inputs are already out of fold). On the held-out points that got treatment t or nothing,
+    the best linear predictor of paying within 30 days (Chernozhukov, Demirer, Duflo & Fernández-Val, "Generic
+    machine learning inference on heterogeneous treatment effects") is fitted:
+    y = α₀ + α₁·B(x) + β₁(D − p) + β₂(D − p)(S(x) − S̄) with weights 1/(p(1 − p)), B the predicted P(pay) under
+    no action, S the predicted uplift in P(pay), D = [got t], p its share in the account's bucket. β₂ = 1 when
+    the predicted differences are right on average, 0 when they are noise. The payment, not its amount, is the
+    outcome: amounts are so dispersed that β₂ on them is ±2–3 with a few thousand points, on the payment ±0.2–0.5.
+    Scores then use S̄ + clip(β₂, 0, 1)·(S − S̄) for the uplift in fen: a head whose account-to-account
+    differences do not hold up on new accounts stops steering the plan (a plan picking the best-looking
+    treatment per account otherwise picks exactly the accounts whose noise flatters that treatment). The means
+    S̄ in fen are the full model's on the same points (where the treatment is supported). Treatments with
+    fewer than `min_points` held-out points keep loading 1.
+    """
+    k = len(TREATMENTS)
+    full = model.score_inputs(a[rows], bucket=_bucket(data, rows))
+    mean = np.zeros((2, k))
+    up30 = full.amount_fen - full.amount_fen[:, [NO_ACTION]]
+    seen = np.maximum(full.supported.sum(axis=0), 1)
+    mean[0] = np.where(full.supported, up30, 0).sum(axis=0) / seen
+    mean[1] = np.where(full.supported, full.uplift7_fen, 0).sum(axis=0) / seen
+    loading = np.ones(k)
+    if rows.size < 2 * min_points:
+        return loading, mean
+    predicted, baseline = np.zeros((rows.size, k)), np.zeros(rows.size)
+    for train, test in folds(n=rows.size, k=k_folds, groups=data.groups[rows], seed=seed + 1):
+        others = np.flatnonzero(~np.isin(data.groups, data.groups[rows[test]]))
+        heads, funnel, amount = _second_stage(a, data, rows[train], others, k=k, head_c=head_c,
+                                              half_life_days=half_life_days)
+        part = replace(model, heads=heads, funnel=funnel, amount=amount).score_inputs(
+            a[rows[test]], bucket=_bucket(data, rows[test]))
+        predicted[test] = part.p30 - part.p30[:, [NO_ACTION]]
+        baseline[test] = part.p30[:, NO_ACTION]
+    y, treatment, bucket = data.paid_30d[rows].astype(np.float64), data.treatment[rows], _bucket(data, rows)
+    for t in range(k):
+        if t == NO_ACTION:
+            continue
+        pair = (treatment == t) | (treatment == NO_ACTION)
+        if (treatment == t).sum() < min_points or (treatment == NO_ACTION).sum() < min_points:
+            continue
+        loading[t] = _blp_loading(y=y[pair], d=(treatment[pair] == t).astype(np.float64), bucket=bucket[pair],
+                                  baseline=baseline[pair], uplift=predicted[pair, t])
+    return loading, mean
+
+
+def _blp_loading(*, y: FloatArray, d: FloatArray, bucket: IntArray, baseline: FloatArray,
+                 uplift: FloatArray) -> float:
+    """β₂ of the weighted best linear predictor (see uplift_calibration), clipped to [0, 1]."""
+    p = np.zeros(d.size)
+    for b in np.unique(bucket):
+        here = bucket == b
+        p[here] = d[here].mean()
+    ok = (p > 0.02) & (p < 0.98)
+    if ok.sum() < 50 or np.std(uplift[ok]) <= 0:
+        return 1.0
+    centred = uplift[ok] - uplift[ok].mean()
+    x = np.column_stack([np.ones(ok.sum()), baseline[ok], d[ok] - p[ok], (d[ok] - p[ok]) * centred])
+    root = np.sqrt(1.0 / (p[ok] * (1 - p[ok])))
+    beta, *_ = np.linalg.lstsq(x * root[:, None], y[ok] * root, rcond=None)
+    return float(np.clip(beta[3], 0.0, 1.0))
+
+
+def _bucket(data: TrainingSet, rows: IntArray) -> IntArray:
+    dpd = data.frame.num("dpd")[rows] if "dpd" in data.frame.numeric_names else np.ones(rows.size)
+    return bucket_code(dpd)
 
 
 def _hour_mix(data: TrainingSet, rows: IntArray) -> FloatArray | None:

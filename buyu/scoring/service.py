@@ -37,7 +37,7 @@ from buyu.scoring.metrics import auc, ece
 from buyu.scoring.models import ModelVersion, ScoreLog, ScoreRun
 from buyu.scoring.propensity import PropensityModel, Scores, TrainingSet, fit_propensity
 from buyu.scoring.rollrate import LIVE, RollRates, balance_at, fit_roll_rates, periods, state_at
-from buyu.scoring.valuation import ValuationModel, case_ages, fit_valuation, value_pool
+from buyu.scoring.valuation import ValuationModel, case_ages, discount_factors, fit_valuation, value_pool
 
 TRAIN_WINDOW_DAYS = 180
 LOOKBACK_DAYS = 180
@@ -89,7 +89,10 @@ def _train_propensity(*, session: Session, frame: FeatureFrame, points: Points, 
                "evaluation": "out-of-fold first stage, in-sample treatment heads",
                "randomised_points": int(randomised.sum()),
                "points_by_treatment": {t: int(n) for t, n in zip(TREATMENTS, model.support.sum(axis=1), strict=True)},
-               "crowd_out": {h: [round(float(x), 3) for x in v] for h, v in model.funnel.crowd.items()}}
+               "crowd_out": {h: [round(float(x), 3) for x in v] for h, v in model.funnel.crowd.items()},
+               "uplift_loading": {t: round(float(x), 3) for t, x in
+                                  zip(TREATMENTS, model.uplift_loading if model.uplift_loading is not None
+                                      else np.ones(len(TREATMENTS)), strict=True)}}
     reference = monitoring.references(frame=frame, scores=_monitored_scores(scores))
     row = registry.register(session=session, artifact=model, registration=registry.Registration(
         name="propensity", as_of=window[1], window_start=window[0], window_end=window[1], rows=points.size,
@@ -208,6 +211,7 @@ class ScoringRun:
     scores: Scores
     monitors: dict[str, Any]
     alarms: int
+    history: History | None = None  # what the scores were computed from (the plan values holding the accounts on it)
 
 
 def score_accounts(*, session: Session, as_of: date, loan_ids: list[int] | None = None, sample_rate: float = 0.01,
@@ -232,7 +236,30 @@ def score_accounts(*, session: Session, as_of: date, loan_ids: list[int] | None 
     alarms = monitoring.raise_alarms(session=session, version=row, as_of=as_of, run_id=run.id,
                                      alarms=monitoring.stability_alarms(psis=psis))
     return ScoringRun(run_id=run.id, model_version=row.version, as_of=as_of, points=points, frame=frame,
-                      scores=scores, monitors=psis, alarms=len(alarms))
+                      scores=scores, monitors=psis, alarms=len(alarms), history=history)
+
+
+def hold_values(*, session: Session, run: ScoringRun, annual_rate: float) -> npt.NDArray[np.float64] | None:
+    """Per scored account, the present value (fen) of what keeping it is expected to recover over the next
+    12 months under the current strategy (the registered valuation model's curve, discounted at
+    `annual_rate`); None when no valuation model is registered or the run kept no history."""
+    if run.history is None:
+        return None
+    try:
+        _, model = registry.load(session=session, name="valuation")
+    except NotFound:
+        return None
+    loans = run.points.loan.astype(np.int64)
+    if not loans.size:
+        return np.zeros(0)
+    night = np.full(loans.size, run.as_of.toordinal() - 1)
+    state = state_at(history=run.history, loan=loans, day=night)
+    balance = balance_at(history=run.history, loan=loans, day=night)
+    frame = account_facts(history=run.history, loan=loans, day=night + 1, balance_fen=balance)
+    cases = case_ages(history=run.history, loan=loans, day=night + 1)
+    curves = _as_valuation(model).curves(frame=frame, state=np.clip(state, 1, LIVE - 1), balance_fen=balance,
+                                         cases=cases)
+    return np.asarray(curves @ discount_factors(annual_rate), dtype=np.float64)
 
 
 def _summary_stats(scores: Scores) -> dict[str, Any]:

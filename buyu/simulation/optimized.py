@@ -16,6 +16,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -138,10 +139,11 @@ def scenario_strategy(*, truth: GroundTruth, horizon_days: int, top_k: int, time
     first, last = cap.call_hours
     hours = last - first + 1
     costs = {t.value: _cost(scenario, t.value) for t in Treatment if t is not Treatment.NO_ACTION}
+    prices = {b: share for b, share in scenario.treatments.sale.price_share.items() if share > 0}
     segments = []
     for bucket, floor in BUCKET_FLOOR.items():
-        allow = [t.value for t in Treatment if t is not Treatment.SALE
-                 and cap.min_dpd.get(t, 0) <= floor] + ["no_action"]
+        allow = [t.value for t in Treatment if cap.min_dpd.get(t, 0) <= floor
+                 and (t is not Treatment.SALE or bucket in prices)] + ["no_action"]
         segments.append({"name": f"all-{bucket}", "when": {"buckets": [bucket]}, "allow": sorted(set(allow))})
     return {
         "portfolio": DEFAULT_PORTFOLIO, "name": f"simulated-{scenario.name or 'scenario'}",
@@ -150,13 +152,18 @@ def scenario_strategy(*, truth: GroundTruth, horizon_days: int, top_k: int, time
         "ptp": {"max_days": 14, "min_amount_share": "0.1", "min_amount_fen": 10_000, "discounts": [],
                 "instalments_max": 6},
         "capacities": {"robot_calls_per_day": cap.robot_calls_per_hour * hours, "sms_per_day": cap.sms_per_day,
-                       "agency_slots": cap.agency_slots, "legal_per_day": cap.legal_per_day, "sale_per_day": 0,
+                       "agency_slots": cap.agency_slots, "legal_per_day": cap.legal_per_day,
+                       "sale_per_day": cap.sale_per_day,
                        "field_visits_by_region": dict(cap.field_visits_by_region),
                        "agent_minutes_per_call": cap.agent_minutes_per_call, "field_minutes_per_visit": 1},
         "costs": {"per_treatment_fen": costs},
         "optimizer": {"top_k": top_k, "workload_band": "0.5", "continuity_threshold_fen": 0,
                       "time_limit_s": time_limit_s, "horizon_days": horizon_days, "explore_share": explore_share},
         "challengers": [],
+        # the buyer's forward-flow prices are a contract the lender knows; its cost of capital values holding
+        **({"sale": {"price_share": {b: format(Decimal(str(v)), "f") for b, v in prices.items()},
+                     "annual_rate": format(Decimal(str(round((1 - scenario.dynamics.monthly_discount) ** -12 - 1, 6))),
+                                           "f")}} if prices else {}),
     }
 
 

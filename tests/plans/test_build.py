@@ -7,9 +7,9 @@ from typing import Any
 import numpy as np
 
 from buyu.optimizer import Treatment, solve
-from buyu.plans.build import SCORED, Limits, Night, StaffMember, build_problem, eligibility, net_values
+from buyu.plans.build import PLANNED, Limits, Night, StaffMember, build_problem, eligibility, net_values
 
-T = {t: j for j, t in enumerate(SCORED)}
+T = {t: j for j, t in enumerate(PLANNED)}
 
 
 def night(n: int = 3, **over: object) -> Night:
@@ -17,8 +17,8 @@ def night(n: int = 3, **over: object) -> Night:
     base: dict[str, Any] = dict(loan_id=np.arange(1, n + 1, dtype=np.int64), region=np.array(["east"] * n),
                 language=np.array(["zh-CN"] * n), incumbent=np.zeros(n, dtype=np.int64),
                 cease=np.zeros(n, dtype=bool), promise_pending=np.zeros(n, dtype=bool),
-                value_fen=np.full((n, len(SCORED)), 10_000, dtype=np.int64),
-                allowed=np.ones((n, len(SCORED)), dtype=bool), required=np.zeros((n, len(SCORED)), dtype=bool),
+                value_fen=np.full((n, len(PLANNED)), 10_000, dtype=np.int64),
+                allowed=np.ones((n, len(PLANNED)), dtype=bool), required=np.zeros((n, len(PLANNED)), dtype=bool),
                 agent_fit=None)
     base.update(over)
     return Night(**base)
@@ -53,11 +53,11 @@ def test_cease_removes_every_contact_channel_and_a_pending_promise_every_call() 
 
 def test_required_treatments_narrow_the_choice_and_are_worth_at_least_a_fen() -> None:
     """A segment that requires legal gets only legal, placed even when its net value is negative."""
-    required = np.zeros((1, len(SCORED)), dtype=bool)
+    required = np.zeros((1, len(PLANNED)), dtype=bool)
     required[0, T["legal"]] = True
     nt = night(1, required=required)
     ok = eligibility(nt)
-    assert ok[0].tolist() == [j == T["legal"] for j in range(len(SCORED))]
+    assert ok[0].tolist() == [j == T["legal"] for j in range(len(PLANNED))]
     net = net_values(nt, limits())
     assert net[0, T["legal"]] == 1 and net[0, T["sms"]] == 10_000 - 5
     result = solve(build_problem(night=nt, limits=limits(), staff=STAFF).problem, time_limit=5.0)
@@ -77,7 +77,7 @@ def test_agents_are_offered_only_to_accounts_in_their_language_and_field_only_in
 
 def test_options_worth_nothing_after_cost_are_left_out() -> None:
     """An account whose uplift does not cover a treatment's cost is not offered that treatment."""
-    values = np.full((1, len(SCORED)), 300, dtype=np.int64)  # pays robot (30) and SMS (5), not agent or legal
+    values = np.full((1, len(PLANNED)), 300, dtype=np.int64)  # pays robot (30) and SMS (5), not agent or legal
     built = build_problem(night=night(1, value_fen=values), limits=limits(), staff=STAFF)
     offered = {o.treatment.value for o in built.problem.accounts[0].options}
     assert offered == {"robot_call", "sms", "agency"}  # agency is paid on success here: no upfront cost
@@ -101,3 +101,24 @@ def test_a_day_without_capacity_is_a_valid_plan_with_everything_unplaced() -> No
     result = solve(build_problem(night=night(), limits=zero, staff=[]).problem, time_limit=5.0)
     assert all(a.treatment is Treatment.NO_ACTION for a in result.assignments)
     assert len(result.unplaced) == 3
+
+
+def test_sales_use_the_days_sale_slots_and_only_where_the_price_beats_holding() -> None:
+    """Sale is a pooled option on the `sale` resource: with one slot a night the account whose price beats its
+    hold value by most is sold; an account whose sale value does not cover the sale's cost is never offered it;
+    a strategy without sale slots offers no sale at all."""
+    allowed = np.zeros((3, len(PLANNED)), dtype=bool)
+    allowed[:, T["sale"]] = True
+    values = np.zeros((3, len(PLANNED)), dtype=np.int64)
+    values[:, T["sale"]] = [50_000, 90_000, 900]  # price − hold value, fen
+    nt = night(3, allowed=allowed, value_fen=values)
+    one_slot = limits(pooled={"robot_lines": 0, "sms": 0, "agency": 0, "legal": 0, "sale": 1},
+                      cost_fen={"sale": 1_000})
+    built = build_problem(night=nt, limits=one_slot, staff=STAFF)
+    offered = [[o.treatment.value for o in a.options] for a in built.problem.accounts]
+    assert offered == [["sale"], ["sale"], []]
+    result = solve(built.problem, time_limit=5.0)
+    sold = {a.account for a in result.assignments if a.treatment is Treatment.SALE}
+    assert sold == {"2"} and result.objective == 89_000
+    no_slots = build_problem(night=nt, limits=limits(cost_fen={"sale": 1_000}), staff=STAFF)
+    assert not any(o.treatment is Treatment.SALE for a in no_slots.problem.accounts for o in a.options)

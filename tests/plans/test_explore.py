@@ -6,7 +6,7 @@ from datetime import date
 
 import numpy as np
 
-from buyu.plans.build import SCORED, Night, eligibility
+from buyu.plans.build import PLANNED, Night, eligibility
 from buyu.plans.service import EXPLORE_ARM, explore
 
 N = 4000
@@ -14,13 +14,13 @@ N = 4000
 
 def _night() -> Night:
     rng = np.random.default_rng(1)
-    allowed = rng.random((N, len(SCORED))) < 0.6
-    allowed[:, SCORED.index("no_action")] = True
+    allowed = rng.random((N, len(PLANNED))) < 0.6
+    allowed[:, PLANNED.index("no_action")] = True
     cease = rng.random(N) < 0.1
     return Night(loan_id=np.arange(1, N + 1, dtype=np.int64), region=np.full(N, "east"), language=np.full(N, "zh-CN"),
                  incumbent=np.zeros(N, dtype=np.int64), cease=cease, promise_pending=np.zeros(N, dtype=bool),
-                 value_fen=np.full((N, len(SCORED)), 1_000, dtype=np.int64), allowed=allowed,
-                 required=np.zeros((N, len(SCORED)), dtype=bool), agent_fit=None)
+                 value_fen=np.full((N, len(PLANNED)), 1_000, dtype=np.int64), allowed=allowed,
+                 required=np.zeros((N, len(PLANNED)), dtype=bool), agent_fit=None)
 
 
 def test_a_share_of_accounts_gets_one_eligible_contact_treatment_drawn_at_random() -> None:
@@ -39,7 +39,7 @@ def test_a_share_of_accounts_gets_one_eligible_contact_treatment_drawn_at_random
         else:
             assert not after[i].any()
     assert (out.allowed[~picked] == night.allowed[~picked]).all()
-    drawn = [SCORED[int(np.flatnonzero(out.required[i])[0])] if out.required[i].any() else "no_action"
+    drawn = [PLANNED[int(np.flatnonzero(out.required[i])[0])] if out.required[i].any() else "no_action"
              for i in np.flatnonzero(picked)]
     assert set(drawn) == {"robot_call", "sms", "agent_call", "no_action"}  # contacts and no action only
 

@@ -268,3 +268,60 @@ def test_the_explore_arm_is_drawn_nightly_and_only_it_counts_as_randomised(
         marks = randomised_points(session=session, points=Points(loan=loan, day=day, treatment=zeros,
                                                                  collector=zeros, hour=zeros, result=zeros))
         assert marks[:-1].tolist() == (arms == "explore").tolist() and marks[-1]
+
+
+def test_a_sale_is_planned_only_where_the_buyers_price_beats_holding(simulated: tuple[str, SimulationResult]) -> None:
+    """The strategy carries the buyer's prices. A night before the first valuation model says it could not value
+    a sale; later nights value them and record what they weighed, sell no more than the day's slots, each at a
+    positive net value. Re-valuing the last night's accounts: a price of the whole balance beats holding for
+    some and a price of nothing for none; a strategy without sale terms plans none and says why."""
+    from dataclasses import replace as dc_replace
+    from decimal import Decimal
+    from types import MappingProxyType
+
+    from sqlalchemy.orm import Session
+
+    from buyu.plans.service import _facts, _sale_values
+    from buyu.scoring.service import score_accounts
+    from strategies.service import active_strategy
+
+    url, _ = simulated
+    done = [r for r in _runs(url) if r.status == "done"]
+    valued = [r for r in done if r.stats["sale"].get("planned")]
+    assert valued and valued[-1] is done[-1]
+    assert all(r.stats["sale"] == {"planned": False, "reason": "no_valuation_model"} for r in done if r not in valued)
+    engine = make_engine(url)
+    with unit_of_work(engine) as session:
+        for run in valued:
+            sale = run.stats["sale"]
+            assert sale["offered"] > 0 and 0 <= sale["price_beats_hold"] <= sale["offered"], sale
+            assert sale["hold_fen"] > 0 and sale["price_fen"] > 0
+            sold = list(session.scalars(select(PlanItem.value_fen).where(PlanItem.run_id == run.id,
+                                                                         PlanItem.treatment == "sale")))
+            assert all(v > 0 for v in sold) and len(sold) <= min(sale["price_beats_hold"],
+                                                                 SCENARIO.treatments.sale.per_day)
+    with engine.connect() as conn:
+        trans = conn.begin()
+        session = Session(bind=conn)
+        last = done[-1]
+        _, strategy = active_strategy(session=session, portfolio="default", as_of=last.work_date)
+        scoring = score_accounts(session=session, as_of=last.work_date)
+        facts = _facts(session=session, loans=scoring.points.loan.astype("int64"), as_of=last.as_of)
+        wanted = facts["bucket"] != "M1"
+
+        def priced(share: str) -> dict[str, object]:
+            assert strategy.sale is not None
+            prices = MappingProxyType({b: Decimal(share) for b in ("M2", "M3", "M4+")})
+            terms = dc_replace(strategy.sale, price_share=prices)
+            value, stats = _sale_values(session=session, scoring=scoring, strategy=dc_replace(strategy, sale=terms),
+                                        bucket=facts["bucket"], balance=facts["balance"], wanted=wanted)
+            assert value is not None
+            return stats
+
+        assert wanted.any()
+        assert priced("1")["price_beats_hold"] > 0 and priced("0.0001")["price_beats_hold"] == 0
+        none, why = _sale_values(session=session, scoring=scoring, strategy=dc_replace(strategy, sale=None),
+                                 bucket=facts["bucket"], balance=facts["balance"], wanted=wanted)
+        assert none is None and why == {"planned": False, "reason": "no_sale_terms"}
+        session.close()
+        trans.rollback()

@@ -62,3 +62,32 @@ def test_the_model_keeps_the_hour_mix_of_the_calls_it_learnt_from() -> None:
     assert mix is not None and abs(mix.sum() - 1) < 1e-9
     assert mix[20] == 0 and mix[9] > 0.8 and mix[15] > 0
     assert fit_propensity(data).call_hour_mix is None  # trained without hours
+
+
+def test_the_crowd_out_of_calls_is_judged_on_randomised_points_only() -> None:
+    """A robot call's promise is an extra route to payment (crowd-out κ ≈ 1 on the randomised points). The plan's
+    own calls went to accounts that then did not pay; counted in, they drag κ towards 0 and the robot's uplift
+    with it. Marked as plan-chosen, they still teach the contact funnel but not κ."""
+    from dataclasses import replace
+
+    rng = np.random.default_rng(12)
+    n = 12_000
+    x = rng.normal(size=n)
+    dpd = rng.integers(1, 30, size=n).astype(np.float64)
+    chosen = rng.random(n) < 0.4
+    robot = T_INDEX["robot_call"]
+    treatment = np.where(chosen | (rng.random(n) < 0.5), robot, NO_ACTION).astype(np.int64)
+    rpc = (treatment == robot) & (rng.random(n) < 0.5)
+    promise = rpc & (rng.random(n) < 0.5)
+    result = np.where(promise, 3, np.where(rpc, 2, 0)).astype(np.int64)
+    anyway = rng.random(n) < 1 / (1 + np.exp(-(-1.0 + x)))
+    induced = promise & (rng.random(n) < 0.8)
+    paid = np.where(chosen, False, anyway | induced)
+    frame = FeatureFrame(numeric=np.column_stack([x, dpd]), numeric_names=("x", "dpd"),
+                         categorical=np.zeros((n, 0), dtype=np.int64), categorical_names=(), levels=())
+    data = TrainingSet(frame=frame, treatment=treatment, result=result, paid_7d=paid, paid_30d=paid,
+                       amount_30d=np.where(paid, 50_000, 0).astype(np.int64), groups=np.arange(n, dtype=np.int64),
+                       day=np.zeros(n, dtype=np.int64), randomised=~chosen)
+    honest = fit_propensity(data).funnel.crowd["p30"][robot]
+    fooled = fit_propensity(replace(data, randomised=None)).funnel.crowd["p30"][robot]
+    assert honest > 0.7 and fooled < honest - 0.3

@@ -90,6 +90,26 @@ def test_pool_value_and_hold_or_sell(trained: Simulated) -> None:
     assert 0 < m2["accounts"] < low["accounts"]
 
 
+def test_hold_values_are_the_pool_valuation_per_scored_account(trained: Simulated) -> None:
+    """What the plan weighs a sale against: per scored account, the valuation model's discounted 12-month
+    recovery — between nothing and the balance, lower at a higher rate, and summing over the accounts the
+    pool valuation also counts to within the accounts it alone holds (scored = actionable, not placed)."""
+    day = _end(trained) + timedelta(days=1)
+    with unit_of_work(trained.engine) as session:
+        run = service.score_accounts(session=session, as_of=day)
+        hold = service.hold_values(session=session, run=run, annual_rate=0.10)
+        dear = service.hold_values(session=session, run=run, annual_rate=0.60)
+        pool = service.value_book(session=session, as_of=day, pool="all", annual_rate=0.10)
+    assert hold is not None and dear is not None and hold.shape == (run.points.size,)
+    balance = np.expm1(run.frame.num("log_outstanding")) * 100
+    assert (hold >= 0).all() and (hold <= balance * 1.01 + 100).all()
+    assert (dear <= hold + 1e-6).all() and dear.sum() < hold.sum()
+    assert 0 < hold.sum() <= pool["fen"]["value"] * 1.05
+    no_history = service.ScoringRun(**{**run.__dict__, "history": None})
+    with unit_of_work(trained.engine) as session:
+        assert service.hold_values(session=session, run=no_history, annual_rate=0.1) is None
+
+
 def test_roll_rates_and_the_report_flag_old_models(trained: Simulated) -> None:
     """Roll-rate rows are shares; 100 days after training the report flags every model for retraining and
     records one age alarm per model (re-running the report adds none)."""

@@ -67,6 +67,20 @@ def test_explore_share_is_optional_and_kept_out_of_the_canonical_form_at_zero() 
     assert parse_strategy(strategy_to_document(shared)) == shared
 
 
+def test_sale_terms_are_optional_and_kept_out_of_the_canonical_form_when_absent() -> None:
+    """Without a `sale` section nothing is sold and the canonical JSON is as before; with one, the prices
+    are kept by bucket in bucket order and round-trip."""
+    doc = default_doc("p")
+    doc.pop("sale", None)
+    plain = parse_strategy(doc)
+    assert plain.sale is None and '"sale":{' not in canonical_json(plain)
+    doc["sale"] = {"price_share": {"M4+": 0.035, "M3": "0.070"}, "annual_rate": "0.1"}
+    terms = parse_strategy(doc).sale
+    assert terms is not None and list(terms.price_share) == ["M3", "M4+"]
+    assert terms.price_share["M3"] == Decimal("0.07") and terms.annual_rate == Decimal("0.1")
+    assert parse_strategy(strategy_to_document(parse_strategy(doc))) == parse_strategy(doc)
+
+
 def _set(path: list[Any], value: Any) -> Callable[[dict[str, Any]], None]:
     def apply(doc: dict[str, Any]) -> None:
         node = doc
@@ -114,6 +128,9 @@ BAD = [
     ("empty_allow", _set(["segments", 3, "allow"], []), "segments[3].allow", "at least 1"),
     ("name_type", _set(["segments", 0, "name"], True), "segments[0].name", "must be string, got boolean"),
     ("no_segments", _set(["segments"], []), "segments", "at least 1"),
+    ("sale_price", _set(["sale", "price_share", "M4+"], "1.5"), "sale.price_share.M4+", "between 0 and 1"),
+    ("sale_bucket", _set(["sale", "price_share", "M9"], "0.1"), "sale.price_share.M9", "unknown field"),
+    ("sale_rate", _drop(["sale", "annual_rate"]), "sale.annual_rate", "is required"),
 ]
 
 
