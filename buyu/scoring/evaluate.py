@@ -208,7 +208,10 @@ def _propensity_metrics(*, model: PropensityModel, frame: FeatureFrame, points: 
     pay = history.payments
     lo, hi = pay.span(points.loan, points.day, points.day + 7)
     amount7 = pay.total("amount", lo, hi)
-    uplift = _uplift_comparison(scores=scores, treatment=points.treatment, amount7=amount7)
+    # The loading rescales each treatment's uplift around its mean; the order within a treatment, which the
+    # Qini judges, is the head's own (a loading of 0 would leave nothing to rank).
+    raw = replace(model, uplift_loading=None).score(frame) if model.uplift_loading is not None else scores
+    uplift = _uplift_comparison(scores=raw, treatment=points.treatment, amount7=amount7)
     true_uplift = truth.p30_all - truth.p30_all[:, [T_INDEX["no_action"]]]
     corr = {t: _spearman(scores.uplift7[:, T_INDEX[t]], true_uplift[:, T_INDEX[t]]) for t in UPLIFT_TREATMENTS}
     return {
@@ -219,6 +222,8 @@ def _propensity_metrics(*, model: PropensityModel, frame: FeatureFrame, points: 
         "ece_7d": round(ece(y=y7, p=p7), 4), "qini": uplift["qini_uplift"],
         "qini_propensity_ranking": uplift["qini_propensity"], "uplift_beats_propensity": uplift["beats"],
         "incremental_top30_fen": uplift["top30"], "uplift_rank_corr_truth": corr,
+        "uplift_loading": None if model.uplift_loading is None else
+        {t: round(float(model.uplift_loading[T_INDEX[t]]), 3) for t in UPLIFT_TREATMENTS},
     }
 
 

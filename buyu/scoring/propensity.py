@@ -159,11 +159,12 @@ class PropensityModel:
     min_support: int
     #: Share of the heads' phone calls made at each local hour (24; None for a model trained without hours).
     call_hour_mix: FloatArray | None = None
-    #: Per treatment, how much of the predicted differences in uplift between accounts is real (the best
-    #: linear predictor's heterogeneity loading on held-out randomised points, kept in [0, 1]) and the mean
-    #: uplift (fen, 30 and 7 days) the differences are shrunk towards; None: no calibration (older models).
+    #: Per treatment, how much of what the treatment-specific part of the model adds to the uplift is real (the
+    #: best linear predictor's loading on held-out randomised points, kept in [0, 1]); None: not calibrated.
     uplift_loading: FloatArray | None = None
-    uplift_mean_fen: FloatArray | None = None  # (2, treatments): 30-day, 7-day
+    #: Per conversational treatment, the mean induced-payment chance u_t on the randomised points: the flat
+    #: funnel of the main-effect model the uplift is shrunk towards.
+    flat_induced: FloatArray | None = None
 
     def inputs(self, frame: FeatureFrame) -> FloatArray:
         """A = [scorecard logit, tree logit, standardised drivers] (the encoding computed once per chunk)."""
@@ -185,34 +186,45 @@ class PropensityModel:
         """Scores from precomputed inputs (the cheap second stage only)."""
         supported = self.min_support <= self.support[:, np.clip(bucket, 0, self.support.shape[1] - 1)].T
         supported[:, NO_ACTION] = True
-        p7, p30 = sigmoid(self.heads["p7"].logits(a)), sigmoid(self.heads["p30"].logits(a))
-        u = self.funnel.induced(a)
-        for t in CONVERSATIONAL:
-            p7[:, t] = 1 - (1 - p7[:, NO_ACTION]) * (1 - np.clip(self.funnel.crowd["p7"][t] * u[:, t], 0, 1))
-            p30[:, t] = 1 - (1 - p30[:, NO_ACTION]) * (1 - np.clip(self.funnel.crowd["p30"][t] * u[:, t], 0, 1))
-        p7 = np.where(supported, p7, p7[:, [NO_ACTION]])
-        p30 = np.maximum(np.where(supported, p30, p30[:, [NO_ACTION]]), p7)  # 30 days contain the first 7
+        p7, p30 = self.probabilities(a, supported)
         given = self.amount.expected_given_paid(a)
         given = np.where(supported, given, given[:, [NO_ACTION]])  # no evidence, no claimed effect
         if cap_fen is not None:
             given = np.minimum(given, cap_fen[:, None])
         uplift7 = p7 - p7[:, [NO_ACTION]]
         amount, uplift7_fen = p30 * given, uplift7 * given
-        if self.uplift_loading is not None and self.uplift_mean_fen is not None:
-            amount, uplift7_fen = self.calibrated(amount, uplift7_fen, supported)
+        if self.uplift_loading is not None and self.flat_induced is not None:
+            # uplift = main-effect uplift + loading × (what the treatment-specific part adds)
+            f7, f30 = self.probabilities(a, supported, flat=True)
+            lam = self.uplift_loading[None, :]
+            flat_amount = f30 * given
+            up30 = flat_amount - flat_amount[:, [NO_ACTION]]
+            up30 = up30 + lam * ((amount - amount[:, [NO_ACTION]]) - up30)
+            flat7 = (f7 - f7[:, [NO_ACTION]]) * given
+            uplift7_fen = flat7 + lam * (uplift7_fen - flat7)
+            amount = amount[:, [NO_ACTION]] + up30
         return Scores(p7=p7, p30=p30, amount_fen=np.rint(amount).astype(np.int64), uplift7=uplift7,
                       uplift7_fen=np.rint(uplift7_fen).astype(np.int64), supported=supported)
 
-    def calibrated(self, amount: FloatArray, uplift7_fen: FloatArray,
-                   supported: BoolArray) -> tuple[FloatArray, FloatArray]:
-        """Each treatment's uplift in fen shrunk towards its mean by the loading: mean + λ_t (uplift − mean)."""
-        assert self.uplift_loading is not None and self.uplift_mean_fen is not None
-        lam, mean = self.uplift_loading[None, :], self.uplift_mean_fen
-        up30 = amount - amount[:, [NO_ACTION]]
-        up30 = np.where(supported, mean[0][None, :] + lam * (up30 - mean[0][None, :]), up30)
-        up7 = np.where(supported, mean[1][None, :] + lam * (uplift7_fen - mean[1][None, :]), uplift7_fen)
-        up30[:, NO_ACTION] = up7[:, NO_ACTION] = 0.0
-        return amount[:, [NO_ACTION]] + up30, up7
+    def probabilities(self, a: FloatArray, supported: BoolArray, *,
+                      flat: bool = False) -> tuple[FloatArray, FloatArray]:
+        """(p7, p30) per treatment. `flat`: the main-effect model — each head's treatment shifts the logit by a
+        constant (no treatment × input interactions) and each call's induced-payment chance is its mean u_t."""
+        if flat:
+            if self.flat_induced is None:
+                raise ValueError("this model has no flat funnel (trained before uplift calibration)")
+            logits = {h: (a @ head.weights[NO_ACTION])[:, None] + head.bias[None, :] for h, head in self.heads.items()}
+            u = np.tile(self.flat_induced, (a.shape[0], 1))
+        else:
+            logits = {h: head.logits(a) for h, head in self.heads.items()}
+            u = self.funnel.induced(a)
+        p7, p30 = sigmoid(logits["p7"]), sigmoid(logits["p30"])
+        for t in CONVERSATIONAL:
+            p7[:, t] = 1 - (1 - p7[:, NO_ACTION]) * (1 - np.clip(self.funnel.crowd["p7"][t] * u[:, t], 0, 1))
+            p30[:, t] = 1 - (1 - p30[:, NO_ACTION]) * (1 - np.clip(self.funnel.crowd["p30"][t] * u[:, t], 0, 1))
+        p7 = np.where(supported, p7, p7[:, [NO_ACTION]])
+        p30 = np.maximum(np.where(supported, p30, p30[:, [NO_ACTION]]), p7)  # 30 days contain the first 7
+        return p7, p30
 
     def promise_probability(self, a: FloatArray, treatment: IntArray) -> FloatArray:
         """P(promise | right-party contact, x) under each row's (conversational) treatment."""
@@ -365,22 +377,23 @@ def fit_propensity(data: TrainingSet, *, k_folds: int = 3, head_c: float = 0.5, 
     if free.sum() < MIN_RANDOMISED:
         free = np.ones(data.frame.size, dtype=bool)
     rows = np.flatnonzero(free)
-    heads, funnel, amount = _second_stage(a, data, rows, np.arange(data.frame.size), k=k, head_c=head_c,
-                                          half_life_days=half_life_days)
+    heads, funnel, amount, flat = _second_stage(a, data, rows, np.arange(data.frame.size), k=k, head_c=head_c,
+                                                half_life_days=half_life_days)
     dpd = data.frame.num("dpd") if "dpd" in data.frame.numeric_names else np.ones(data.frame.size)
     support = np.zeros((k, 4), dtype=np.int64)
     np.add.at(support, (data.treatment, np.clip(bucket_code(dpd), 0, 3)), 1)
     model = PropensityModel(
         base=base, drivers=tuple(n for n in DRIVERS if n in enc.groups), driver_columns=columns, driver_mean=mean,
         driver_scale=scale, heads=heads, funnel=funnel, amount=amount, support=support,
-        min_support=min_support, call_hour_mix=_hour_mix(data, rows))
-    loading, mean_fen = uplift_calibration(model=model, a=a, data=data, rows=rows, head_c=head_c,
-                                           half_life_days=half_life_days, seed=seed)
-    return replace(model, uplift_loading=loading, uplift_mean_fen=mean_fen)
+        min_support=min_support, call_hour_mix=_hour_mix(data, rows), flat_induced=flat)
+    loading = uplift_calibration(model=model, a=a, data=data, rows=rows, head_c=head_c,
+                                 half_life_days=half_life_days, seed=seed)
+    return replace(model, uplift_loading=loading)
 
 
 def _second_stage(a: FloatArray, data: TrainingSet, rows: IntArray, funnel_rows: IntArray, *, k: int,
-                  head_c: float, half_life_days: float | None) -> tuple[dict[str, Head], Funnel, AmountModel]:
+                  head_c: float, half_life_days: float | None) -> tuple[dict[str, Head], Funnel, AmountModel,
+                                                                          FloatArray]:
     """Treatment heads, amounts and the funnel's crowd-out on `rows`; the contact funnel's contact, promise and
     keep models on `funnel_rows` (every point of the accounts in play: their outcomes are the attempts' own
     results, which the plan's choice does not decide)."""
@@ -401,62 +414,70 @@ def _second_stage(a: FloatArray, data: TrainingSet, rows: IntArray, funnel_rows:
             mine = tr == t
             kappa[t] = _crowd(p_none=none[mine], u=u[mine, t], y=np.asarray(y)[mine])
         funnel.crowd[name] = kappa
-    return heads, funnel, _fit_amount(a[rows], data.treatment[rows], data.amount_30d[rows], k=k)
+    flat = np.zeros(k)
+    for t in CONVERSATIONAL:
+        flat[t] = float(u[:, t].mean()) if rows.size else 0.0
+    return heads, funnel, _fit_amount(a[rows], data.treatment[rows], data.amount_30d[rows], k=k), flat
 
 
 def uplift_calibration(*, model: PropensityModel, a: FloatArray, data: TrainingSet, rows: IntArray, head_c: float,
                        half_life_days: float | None, seed: int, k_folds: int = 2,
-                       min_points: int = CALIBRATION_MIN_POINTS) -> tuple[FloatArray, FloatArray]:
-    """Per treatment, the share of the predicted between-account differences in uplift that is real.
+                       min_points: int = CALIBRATION_MIN_POINTS) -> FloatArray:
+    """Per treatment, the share of what the treatment-specific part of the model adds to the uplift that is real.
 
-    The second stage is refitted on part of the randomised points' accounts and scores the rest (cross-fitting;
-    the first-stage inputs are already out of fold). On the held-out points that got treatment t or nothing,
-    the best linear predictor of paying within 30 days (Chernozhukov, Demirer, Duflo & Fernández-Val, "Generic
-    machine learning inference on heterogeneous treatment effects") is fitted:
-    y = α₀ + α₁·B(x) + β₁(D − p) + β₂(D − p)(S(x) − S̄) with weights 1/(p(1 − p)), B the predicted P(pay) under
-    no action, S the predicted uplift in P(pay), D = [got t], p its share in the account's bucket. β₂ = 1 when
-    the predicted differences are right on average, 0 when they are noise. The payment, not its amount, is the
-    outcome: amounts are so dispersed that β₂ on them is ±2–3 with a few thousand points, on the payment ±0.2–0.5.
-    Scores then use S̄ + clip(β₂, 0, 1)·(S − S̄) for the uplift in fen: a head whose account-to-account
-    differences do not hold up on new accounts stops steering the plan (a plan picking the best-looking
-    treatment per account otherwise picks exactly the accounts whose noise flatters that treatment). The means
-    S̄ in fen are the full model's on the same points (where the treatment is supported). Treatments with
-    fewer than `min_points` held-out points keep loading 1.
+    Every treatment's uplift is split into a main-effect part M(x) — the treatment shifts the payment logit
+    by a constant (heads) or brings its average induced-payment chance (calls) — whose differences between
+    accounts come from their baseline P(pay) alone, and the rest R(x) = S(x) − M(x), the interactions and
+    funnel models fitted per treatment. The second stage is refitted on part of the randomised points'
+    accounts and scores the rest (cross-fitting; the first-stage inputs are already out of fold). On the
+    held-out points that got treatment t or nothing, the best linear predictor of paying within 30 days
+    (Chernozhukov, Demirer, Duflo & Fernández-Val, "Generic machine learning inference on heterogeneous
+    treatment effects") is fitted with weights 1/(p(1 − p)):
+    y = α₀ + α₁·B(x) + β₁(D − p) + β_M(D − p)(M − M̄) + β_R(D − p)(R − R̄),
+    B the predicted P(pay) under no action, D = [got t], p its share in the account's bucket. β_R = 1 when
+    R's differences are right on average, 0 when they are noise. The payment, not its amount, is the
+    outcome: amounts are so dispersed that the loading on them is ±2–3 with a few thousand points, on the
+    payment ±0.2–0.5. Scores then use M + clip(β_R, 0, 1)·R (in fen): a head whose account-to-account
+    differences do not hold up on new accounts stops steering the plan — a plan picking the best-looking
+    treatment per account otherwise picks exactly the accounts whose noise flatters it — while the main
+    effect still follows each account (a borrower who will hardly pay gains little from any nudge).
+    Calls keep loading 1: their per-account differences come from the contact funnel, fitted on every
+    attempt's own result (answered, right party, promise, kept), far more events than the payments this test
+    has; on the payments alone the loading of the robot's funnel came out anywhere in 0–1 between weekly refits
+    of the same book, and a 0 would value a borrower who never answers like one who always does. Treatments
+    with fewer than `min_points` held-out points keep loading 1 too.
     """
     k = len(TREATMENTS)
-    full = model.score_inputs(a[rows], bucket=_bucket(data, rows))
-    mean = np.zeros((2, k))
-    up30 = full.amount_fen - full.amount_fen[:, [NO_ACTION]]
-    seen = np.maximum(full.supported.sum(axis=0), 1)
-    mean[0] = np.where(full.supported, up30, 0).sum(axis=0) / seen
-    mean[1] = np.where(full.supported, full.uplift7_fen, 0).sum(axis=0) / seen
     loading = np.ones(k)
     if rows.size < 2 * min_points:
-        return loading, mean
-    predicted, baseline = np.zeros((rows.size, k)), np.zeros(rows.size)
+        return loading
+    rest, main, baseline = np.zeros((rows.size, k)), np.zeros((rows.size, k)), np.zeros(rows.size)
     for train, test in folds(n=rows.size, k=k_folds, groups=data.groups[rows], seed=seed + 1):
         others = np.flatnonzero(~np.isin(data.groups, data.groups[rows[test]]))
-        heads, funnel, amount = _second_stage(a, data, rows[train], others, k=k, head_c=head_c,
-                                              half_life_days=half_life_days)
-        part = replace(model, heads=heads, funnel=funnel, amount=amount).score_inputs(
-            a[rows[test]], bucket=_bucket(data, rows[test]))
-        predicted[test] = part.p30 - part.p30[:, [NO_ACTION]]
-        baseline[test] = part.p30[:, NO_ACTION]
+        heads, funnel, amount, flat = _second_stage(a, data, rows[train], others, k=k, head_c=head_c,
+                                                    half_life_days=half_life_days)
+        part = replace(model, heads=heads, funnel=funnel, amount=amount, flat_induced=flat)
+        scored = part.score_inputs(a[rows[test]], bucket=_bucket(data, rows[test]))
+        _, f30 = part.probabilities(a[rows[test]], scored.supported, flat=True)
+        main[test] = f30 - f30[:, [NO_ACTION]]
+        rest[test] = (scored.p30 - scored.p30[:, [NO_ACTION]]) - main[test]
+        baseline[test] = scored.p30[:, NO_ACTION]
     y, treatment, bucket = data.paid_30d[rows].astype(np.float64), data.treatment[rows], _bucket(data, rows)
     for t in range(k):
-        if t == NO_ACTION:
+        if t == NO_ACTION or t in CONVERSATIONAL:
             continue
         pair = (treatment == t) | (treatment == NO_ACTION)
         if (treatment == t).sum() < min_points or (treatment == NO_ACTION).sum() < min_points:
             continue
         loading[t] = _blp_loading(y=y[pair], d=(treatment[pair] == t).astype(np.float64), bucket=bucket[pair],
-                                  baseline=baseline[pair], uplift=predicted[pair, t])
-    return loading, mean
+                                  baseline=baseline[pair], uplift=rest[pair, t], main=main[pair, t])
+    return loading
 
 
-def _blp_loading(*, y: FloatArray, d: FloatArray, bucket: IntArray, baseline: FloatArray,
-                 uplift: FloatArray) -> float:
-    """β₂ of the weighted best linear predictor (see uplift_calibration), clipped to [0, 1]."""
+def _blp_loading(*, y: FloatArray, d: FloatArray, bucket: IntArray, baseline: FloatArray, uplift: FloatArray,
+                 main: FloatArray | None = None) -> float:
+    """The loading on `uplift` of the weighted best linear predictor (see uplift_calibration), clipped to [0, 1];
+    `main`, when given, enters as a heterogeneity term of its own."""
     p = np.zeros(d.size)
     for b in np.unique(bucket):
         here = bucket == b
@@ -464,11 +485,15 @@ def _blp_loading(*, y: FloatArray, d: FloatArray, bucket: IntArray, baseline: Fl
     ok = (p > 0.02) & (p < 0.98)
     if ok.sum() < 50 or np.std(uplift[ok]) <= 0:
         return 1.0
-    centred = uplift[ok] - uplift[ok].mean()
-    x = np.column_stack([np.ones(ok.sum()), baseline[ok], d[ok] - p[ok], (d[ok] - p[ok]) * centred])
+    dp = d[ok] - p[ok]
+    columns = [np.ones(ok.sum()), baseline[ok], dp]
+    if main is not None and np.std(main[ok]) > 0:
+        columns.append(dp * (main[ok] - main[ok].mean()))
+    columns.append(dp * (uplift[ok] - uplift[ok].mean()))
+    x = np.column_stack(columns)
     root = np.sqrt(1.0 / (p[ok] * (1 - p[ok])))
     beta, *_ = np.linalg.lstsq(x * root[:, None], y[ok] * root, rcond=None)
-    return float(np.clip(beta[3], 0.0, 1.0))
+    return float(np.clip(beta[-1], 0.0, 1.0))
 
 
 def _bucket(data: TrainingSet, rows: IntArray) -> IntArray:

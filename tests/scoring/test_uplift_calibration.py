@@ -50,31 +50,41 @@ def test_the_loading_uses_each_buckets_own_treatment_share() -> None:
     assert _blp_loading(y=y, d=d, bucket=bucket, baseline=base, uplift=tau) > 0.8
 
 
-def test_a_model_shrinks_each_uplift_towards_its_mean_by_its_loading() -> None:
-    """fit_propensity measures a loading in [0, 1] per treatment on cross-fitted randomised points; scoring moves
-    each account's uplift in fen to mean + loading × (uplift − mean), so with loading 0 every account gets the
-    mean and with loading 1 the raw head."""
+def test_a_model_shrinks_what_each_treatment_adds_beyond_its_main_effect_by_its_loading() -> None:
+    """fit_propensity measures a loading in [0, 1] per treatment on cross-fitted randomised points; scoring uses
+    main-effect uplift + loading × (full uplift − main-effect uplift), so with loading 0 each account gets the
+    main-effect model's uplift (a constant logit shift for SMS, the mean induced chance for a call) and with
+    loading 1 the full model's. Probabilities are not touched."""
     rng = np.random.default_rng(8)
     n = 6000
     x = rng.normal(size=n)
     dpd = rng.integers(1, 30, size=n).astype(np.float64)
     treatment = rng.choice([SMS, ROBOT, NO_ACTION], size=n).astype(np.int64)
-    p = 1 / (1 + np.exp(-(-1.0 + x + 0.8 * (treatment == ROBOT) * (x > 0))))
-    paid = rng.random(n) < p
+    rpc = (treatment == ROBOT) & (rng.random(n) < 1 / (1 + np.exp(-x)))
+    promise = rpc & (rng.random(n) < 0.5)
+    result = np.where(promise, 3, np.where(rpc, 2, 0)).astype(np.int64)
+    p = 1 / (1 + np.exp(-(-1.0 + x + 0.4 * (treatment == SMS) * (x > 0))))
+    paid = (rng.random(n) < p) | (promise & (rng.random(n) < 0.7))
     frame = FeatureFrame(numeric=np.column_stack([x, dpd]), numeric_names=("x", "dpd"),
                          categorical=np.zeros((n, 0), dtype=np.int64), categorical_names=(), levels=())
-    data = TrainingSet(frame=frame, treatment=treatment, result=np.zeros(n, dtype=np.int64), paid_7d=paid,
+    data = TrainingSet(frame=frame, treatment=treatment, result=result, paid_7d=paid,
                        paid_30d=paid, amount_30d=np.where(paid, 50_000, 0).astype(np.int64),
                        groups=np.arange(n, dtype=np.int64), day=np.zeros(n, dtype=np.int64))
     model = fit_propensity(data)
-    assert model.uplift_loading is not None and model.uplift_mean_fen is not None
+    assert model.uplift_loading is not None and model.flat_induced is not None
     assert ((model.uplift_loading >= 0) & (model.uplift_loading <= 1)).all()
-    assert model.uplift_loading[NO_ACTION] == 1
+    assert model.uplift_loading[NO_ACTION] == 1 and 0 < model.flat_induced[ROBOT] < 1
     raw = replace(model, uplift_loading=None).score(frame)
     flat = replace(model, uplift_loading=np.zeros_like(model.uplift_loading)).score(frame)
     kept = replace(model, uplift_loading=np.ones_like(model.uplift_loading)).score(frame)
-    up = flat.amount_fen - flat.amount_fen[:, [NO_ACTION]]
-    assert np.abs(up[:, SMS] - model.uplift_mean_fen[0, SMS]).max() <= 1
-    assert np.abs(flat.uplift7_fen[:, ROBOT] - model.uplift_mean_fen[1, ROBOT]).max() <= 1
     assert np.abs(kept.amount_fen - raw.amount_fen).max() <= 1
     assert (flat.amount_fen[:, NO_ACTION] == raw.amount_fen[:, NO_ACTION]).all()
+    assert np.array_equal(flat.p30, raw.p30) and np.array_equal(flat.p7, raw.p7)
+    a = model.inputs(frame)
+    f7, f30 = model.probabilities(a, raw.supported, flat=True)
+    given = model.amount.expected_given_paid(a)
+    expected = (f30[:, ROBOT] - f30[:, NO_ACTION]) * given[:, NO_ACTION]
+    assert np.abs((flat.amount_fen[:, ROBOT] - flat.amount_fen[:, NO_ACTION]) - expected).max() <= 2
+    # with loading 0 the robot's uplift follows the baseline only: accounts equal in P(pay | no action) get
+    # the same value, whatever the per-account funnel said
+    assert np.corrcoef(expected, raw.amount_fen[:, ROBOT] - raw.amount_fen[:, NO_ACTION])[0, 1] < 0.999
