@@ -81,7 +81,7 @@ def test_a_model_shrinks_what_each_treatment_adds_beyond_its_main_effect_by_its_
     assert (flat.amount_fen[:, NO_ACTION] == raw.amount_fen[:, NO_ACTION]).all()
     assert np.array_equal(flat.p30, raw.p30) and np.array_equal(flat.p7, raw.p7)
     a = model.inputs(frame)
-    f7, f30 = model.probabilities(a, raw.supported, flat=True)
+    _, f30 = model.probabilities(a, raw.supported, flat=True)
     given = model.amount.expected_given_paid(a)
     expected = (f30[:, ROBOT] - f30[:, NO_ACTION]) * given[:, NO_ACTION]
     assert np.abs((flat.amount_fen[:, ROBOT] - flat.amount_fen[:, NO_ACTION]) - expected).max() <= 2
