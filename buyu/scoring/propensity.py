@@ -441,11 +441,9 @@ def uplift_calibration(*, model: PropensityModel, a: FloatArray, data: TrainingS
     differences do not hold up on new accounts stops steering the plan — a plan picking the best-looking
     treatment per account otherwise picks exactly the accounts whose noise flatters it — while the main
     effect still follows each account (a borrower who will hardly pay gains little from any nudge).
-    Calls keep loading 1: their per-account differences come from the contact funnel, fitted on every
-    attempt's own result (answered, right party, promise, kept), far more events than the payments this test
-    has; on the payments alone the loading of the robot's funnel came out anywhere in 0–1 between weekly refits
-    of the same book, and a 0 would value a borrower who never answers like one who always does. Treatments
-    with fewer than `min_points` held-out points keep loading 1 too.
+    For calls M is the funnel at its mean induced-payment chance (κ·ū on top of each account's baseline) and R
+    what the per-account contact, promise and keep models add. Treatments with fewer than `min_points`
+    held-out points keep loading 1.
     """
     k = len(TREATMENTS)
     loading = np.ones(k)
@@ -464,7 +462,7 @@ def uplift_calibration(*, model: PropensityModel, a: FloatArray, data: TrainingS
         baseline[test] = scored.p30[:, NO_ACTION]
     y, treatment, bucket = data.paid_30d[rows].astype(np.float64), data.treatment[rows], _bucket(data, rows)
     for t in range(k):
-        if t == NO_ACTION or t in CONVERSATIONAL:
+        if t == NO_ACTION:
             continue
         pair = (treatment == t) | (treatment == NO_ACTION)
         if (treatment == t).sum() < min_points or (treatment == NO_ACTION).sum() < min_points:
