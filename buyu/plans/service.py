@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 import numpy as np
@@ -172,10 +171,14 @@ def _sale_values(*, session: Session, scoring: ScoringRun, strategy: Strategy, b
     hold = hold_values(session=session, run=scoring, annual_rate=float(terms.annual_rate))
     if hold is None:
         return None, {"planned": False, "reason": "no_valuation_model"}
-    shares = [terms.price_share.get(str(b), Decimal(0)) for b in bucket]
-    price = np.asarray([int((Decimal(int(bal)) * share).to_integral_value(ROUND_HALF_EVEN))
-                        for share, bal in zip(shares, balance, strict=True)], dtype=np.int64)
-    bought = np.asarray([share > 0 for share in shares], dtype=bool)
+    price = np.zeros(bucket.size, dtype=np.int64)
+    bought = np.zeros(bucket.size, dtype=bool)
+    for name, share in terms.price_share.items():  # exact: balance × num / den, rounded half to even
+        here = (bucket == name) & (share > 0)
+        num, den = share.as_integer_ratio()
+        q, r = np.divmod(balance[here].astype(np.int64) * num, den)
+        price[here] = q + ((2 * r > den) | ((2 * r == den) & (q % 2 == 1)))
+        bought |= here
     value = np.where(bought, price - np.rint(hold).astype(np.int64), np.iinfo(np.int64).min)
     offered = wanted & bought
     stats = {"planned": True, "offered": int(offered.sum()),
