@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from functools import lru_cache
+from itertools import chain
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import CursorResult, Engine, Executable, create_engine, event
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.sql.functions import FunctionElement
@@ -91,6 +94,55 @@ def _days_between_sqlite(element: days_between, compiler: Any, **kw: Any) -> str
 def _days_between_pg(element: days_between, compiler: Any, **kw: Any) -> str:
     a, b = list(element.clauses)
     return f"(CAST({compiler.process(b, **kw)} AS DATE) - CAST({compiler.process(a, **kw)} AS DATE))"
+
+
+class day_ordinal(FunctionElement[int]):
+    """A date's proleptic Gregorian day number, equal to Python's `date.toordinal()` (0001-01-01 is day 1).
+
+    Computed by the database, so a reader gets plain integers back instead of a date to convert per row
+    (SQLite hands dates back as text).
+    """
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(day_ordinal, "sqlite")
+def _day_ordinal_sqlite(element: day_ordinal, compiler: Any, **kw: Any) -> str:
+    # julianday() of a date is its Julian day number at midnight, 1721425.5 for 0001-01-01: exact in a double
+    return f"CAST(julianday({compiler.process(next(iter(element.clauses)), **kw)}) - 1721424.5 AS INTEGER)"
+
+
+@compiles(day_ordinal, "postgresql")
+def _day_ordinal_pg(element: day_ordinal, compiler: Any, **kw: Any) -> str:
+    return f"(CAST({compiler.process(next(iter(element.clauses)), **kw)} AS DATE) - DATE '0001-01-01' + 1)"
+
+
+def driver_rows(*, session: Session, statement: Executable, batch: int = 65_536) -> Iterator[Sequence[Any]]:
+    """The rows of a query as the driver's own tuples, fetched `batch` at a time (no Row object per row).
+
+    A Core statement (text(), tables' columns) hands back the driver's cursor; anything else is read through
+    its rows. The session runs it, so pending changes are flushed first as for any query.
+    """
+    result = session.execute(statement)
+    try:
+        if not isinstance(result, CursorResult):
+            yield from result
+            return
+        fetch = result.cursor.fetchmany
+        while rows := fetch(batch):
+            yield from rows
+    finally:
+        result.close()
+
+
+def int_rows(*, session: Session, statement: Executable, width: int) -> npt.NDArray[np.int64]:
+    """The rows of a query of `width` non-null integer columns, as an (n, width) int64 array.
+
+    Millions of rows go straight from the driver's tuples into numpy (see `driver_rows`).
+    """
+    rows = driver_rows(session=session, statement=statement)
+    return np.fromiter(chain.from_iterable(rows), dtype=np.int64).reshape(-1, width)
 
 
 def iso(d: date) -> str:

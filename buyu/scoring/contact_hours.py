@@ -31,19 +31,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import select
+from sqlalchemy import Select, case, select
 from sqlalchemy.orm import Session
 
-from buyu.collections.models import ContactAttempt
+from buyu.collections.models import RESULTS, ContactAttempt
+from buyu.db import day_ordinal, driver_rows, int_rows
 from buyu.ledger.models import Borrower
+from buyu.scoring.features import lookup, member
 from buyu.scoring.metrics import auc
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
+StrArray = npt.NDArray[np.str_]
 
 HOURS = 24
 #: Phone channels whose outcome says whether the borrower could talk at that hour.
@@ -172,15 +176,31 @@ def hour_curves(*, attempts: Attempts, group_of: IntArray, last_day: int,
                       attempts=int(attempts.person.size))
 
 
-def attempts_from(*, person: IntArray, hour: IntArray, day: IntArray, channel: Sequence[str],
-                  result: Sequence[str]) -> Attempts:
+def attempts_from(*, person: IntArray, hour: IntArray, day: IntArray, channel: Sequence[str] | StrArray,
+                  result: Sequence[str] | StrArray) -> Attempts:
     """The phone attempts that say something about the hour, from contact-log columns."""
-    channels = np.asarray(list(channel), dtype=object)
-    results = np.asarray(list(result), dtype=object)
-    keep = np.isin(channels, PHONE) & ~np.isin(results, list(NOT_TIMING)) & (results != "blocked")
-    reached = np.isin(results, list(RIGHT_PARTY))
+    keep, reached = _timing(np.asarray(channel, dtype=str), np.asarray(result, dtype=str))
     return Attempts(person=np.asarray(person, dtype=np.int64)[keep], hour=np.asarray(hour, dtype=np.int64)[keep],
                     day=np.asarray(day, dtype=np.int64)[keep], reached=reached[keep])
+
+
+def _timing(channel: StrArray, result: StrArray) -> tuple[BoolArray, BoolArray]:
+    """Per attempt, whether it says something about the hour, and whether it reached the borrower."""
+    keep = np.isin(channel, PHONE) & ~np.isin(result, list(NOT_TIMING)) & (result != "blocked")
+    return keep, np.isin(result, list(RIGHT_PARTY))
+
+
+@dataclass(frozen=True)
+class CurveInputs:
+    """What the curves are fitted on: the people (the borrowers asked for, in that order, then the others
+    with attempts, by id), each one's group (an index into `groups`, the sorted segment names with "") and
+    their phone attempts; `wanted` is how many of the people were asked for."""
+
+    borrower: IntArray
+    group_of: IntArray
+    groups: tuple[str, ...]
+    attempts: Attempts
+    wanted: int
 
 
 def load_curves(*, session: Session, borrower_ids: Sequence[int], as_of: date,
@@ -189,26 +209,72 @@ def load_curves(*, session: Session, borrower_ids: Sequence[int], as_of: date,
 
     The book and group levels learn from every borrower's attempts in the window, not only these.
     """
-    wanted = np.asarray(list(borrower_ids), dtype=np.int64)
-    a = ContactAttempt
-    rows = session.execute(
-        select(a.borrower_id, a.local_hour, a.as_of, a.channel, a.result, Borrower.segment)
-        .join(Borrower, Borrower.id == a.borrower_id)
-        .where(a.as_of > as_of - timedelta(days=lookback_days), a.as_of <= as_of, a.channel.in_(PHONE),
-               a.result.is_not(None))).all()
-    seen = np.asarray(sorted({int(r[0]) for r in rows} - set(wanted.tolist())), dtype=np.int64)
-    everyone = np.concatenate([wanted, seen])
-    where = {int(b): i for i, b in enumerate(everyone)}
-    segment_of = {int(r[0]): str(r[5] or "") for r in rows}
-    for b, seg in session.execute(select(Borrower.id, Borrower.segment).where(
-            Borrower.id.in_([int(x) for x in wanted]))) if wanted.size else ():
-        segment_of[int(b)] = str(seg or "")
-    names = sorted(set(segment_of.values()) | {""})
-    group_of = np.asarray([names.index(segment_of.get(int(b), "")) for b in everyone], dtype=np.int64)
-    attempts = attempts_from(person=np.asarray([where[int(r[0])] for r in rows], dtype=np.int64),
-                             hour=np.asarray([int(r[1]) for r in rows], dtype=np.int64),
-                             day=np.asarray([r[2].toordinal() for r in rows], dtype=np.int64),
-                             channel=[str(r[3]) for r in rows], result=[str(r[4]) for r in rows])
-    curves = hour_curves(attempts=attempts, group_of=group_of, last_day=as_of.toordinal())
-    return HourCurves(rate=curves.rate[: wanted.size], strength=curves.strength, width=curves.width,
+    inputs = load_attempts(session=session, borrower_ids=borrower_ids, as_of=as_of, lookback_days=lookback_days)
+    curves = hour_curves(attempts=inputs.attempts, group_of=inputs.group_of, last_day=as_of.toordinal())
+    return HourCurves(rate=curves.rate[: inputs.wanted], strength=curves.strength, width=curves.width,
                       validation_auc=curves.validation_auc, attempts=curves.attempts)
+
+
+def load_attempts(*, session: Session, borrower_ids: Sequence[int], as_of: date,
+                  lookback_days: int = LOOKBACK_DAYS) -> CurveInputs:
+    """The phone attempts with an outcome in the lookback window, their people and the people's groups.
+
+    A bank's window holds millions of attempts: the database codes each one as integers (borrower, hour,
+    day ordinal, channel, result) that come back as one array, and the segments are read once per borrower,
+    not joined onto every attempt. An attempt counts only if its borrower is on file (the foreign key
+    guarantees it). A borrower asked for more than once is the last of those rows; the earlier ones get
+    no attempts of their own.
+    """
+    wanted = np.asarray(list(borrower_ids), dtype=np.int64)
+    rows = int_rows(session=session, statement=_attempt_codes(as_of=as_of, lookback_days=lookback_days), width=5)
+    known, segment = _segments(session=session, ids=_distinct(np.concatenate([wanted, rows[:, 0]])))
+    rows = rows[member(known, rows[:, 0])]
+    seen = _distinct(rows[:, 0])
+    everyone = np.concatenate([wanted, seen[~member(_distinct(wanted), seen)]])  # then the others seen, by id
+    at = np.where(member(known, everyone), lookup(known, everyone), known.size)  # past the end: the "" appended
+    names, group_of = np.unique(np.append(np.append(segment, "")[at], ""), return_inverse=True)
+    keep, reached = _timing(_PHONE_CODES[rows[:, 3]], _RESULT_CODES[rows[:, 4]])
+    order = np.argsort(everyone, kind="stable")
+    person = order[lookup(everyone[order], rows[:, 0], side="right") - 1]  # a repeated id: its last row
+    attempts = Attempts(person=np.asarray(person[keep], dtype=np.int64), hour=rows[keep, 1], day=rows[keep, 2],
+                        reached=reached[keep])
+    return CurveInputs(borrower=everyone, group_of=np.asarray(group_of[:-1], dtype=np.int64),
+                       groups=tuple(str(n) for n in names), attempts=attempts, wanted=int(wanted.size))
+
+
+#: Codes the database gives an attempt's channel and result (by position; the last: any other value).
+_PHONE_CODES: StrArray = np.asarray([*PHONE, ""], dtype=str)
+_RESULT_CODES: StrArray = np.asarray([*RESULTS, ""], dtype=str)
+#: Borrower ids per IN list: SQLite allows 32,766 bound parameters per statement by default.
+ID_CHUNK = 30_000
+#: From this many borrowers on, every borrower's segment is read once rather than asked for by lists.
+WHOLE_TABLE = 300_000
+
+
+def _attempt_codes(*, as_of: date, lookback_days: int) -> Select[Any]:
+    """(borrower, local hour, day ordinal, channel code, result code) of the phone attempts with an outcome."""
+    a = ContactAttempt.__table__.c  # Core columns: the session hands back the driver's cursor
+    return (select(a.borrower_id, a.local_hour, day_ordinal(a.as_of),
+                   case({v: i for i, v in enumerate(PHONE)}, value=a.channel, else_=len(PHONE)),
+                   case({v: i for i, v in enumerate(RESULTS)}, value=a.result, else_=len(RESULTS)))
+            .where(a.as_of > as_of - timedelta(days=lookback_days), a.as_of <= as_of, a.channel.in_(PHONE),
+                   a.result.is_not(None)))
+
+
+def _segments(*, session: Session, ids: IntArray) -> tuple[IntArray, StrArray]:
+    """The borrowers on file among `ids` (distinct), sorted, and their segments ("" for none)."""
+    b = Borrower.__table__.c
+    if ids.size >= WHOLE_TABLE:  # cheaper than asking for that many by lists
+        rows = list(driver_rows(session=session, statement=select(b.id, b.segment)))
+    else:
+        rows = [r for k in range(0, ids.size, ID_CHUNK) for r in driver_rows(
+            session=session, statement=select(b.id, b.segment).where(b.id.in_(ids[k:k + ID_CHUNK].tolist())))]
+    known = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    order = np.argsort(known)
+    return known[order], np.asarray([r[1] or "" for r in rows], dtype=str)[order]
+
+
+def _distinct(values: IntArray) -> IntArray:
+    """The sorted distinct values (np.unique, by a plain sort: numpy's hashing unique is slower on millions)."""
+    ordered = np.sort(values)
+    return ordered[np.concatenate([ordered[:1] == ordered[:1], ordered[1:] != ordered[:-1]])]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -54,6 +55,25 @@ def bucket_code(dpd: npt.ArrayLike) -> IntArray:
 
 def _keys(loan: IntArray, day: IntArray) -> IntArray:
     return (np.asarray(loan, dtype=np.int64) << DAY_BITS) | np.asarray(day, dtype=np.int64)
+
+
+def lookup(keys: IntArray, values: npt.ArrayLike, side: Literal["left", "right"] = "left") -> IntArray:
+    """np.searchsorted(keys, values, side), probing in sorted order: millions of shuffled probes miss the cache
+    at every step of the search, sorted ones walk the keys once (several times faster, sort included)."""
+    v = np.asarray(values, dtype=np.int64)
+    order = np.argsort(v)
+    out = np.empty(v.size, dtype=np.int64)
+    out[order] = np.searchsorted(keys, v[order], side=side)
+    return out
+
+
+def member(keys: IntArray, values: npt.ArrayLike) -> BoolArray:
+    """Whether each value is one of the sorted `keys`: np.isin, without the hashing np.unique it runs on both
+    arrays (seconds on millions of wide-ranging keys)."""
+    v = np.asarray(values, dtype=np.int64)
+    if keys.size == 0:
+        return np.zeros(v.size, dtype=bool)
+    return np.asarray(keys[np.minimum(lookup(keys, v), keys.size - 1)] == v, dtype=bool)
 
 
 class EventLog:

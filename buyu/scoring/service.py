@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import insert, inspect, select, text
+from sqlalchemy import BigInteger, Date, String, column, insert, inspect, select, table
 from sqlalchemy.orm import Session
 
+from buyu.db import day_ordinal, int_rows
 from buyu.errors import InvalidInput, NotFound
 from buyu.scoring import monitoring, registry
 from buyu.scoring.collector_fit import collector_segments, train_collector_fit
@@ -30,6 +31,7 @@ from buyu.scoring.features import (
     account_facts,
     build_features,
     decision_points,
+    member,
     outcomes,
 )
 from buyu.scoring.learner import sigmoid
@@ -115,21 +117,23 @@ def randomised_points(*, session: Session, points: Points) -> npt.NDArray[np.boo
     if points.size == 0 or not inspect(session.connection()).has_table("plan_items"):
         return out
     first, last = date.fromordinal(int(points.day.min())), date.fromordinal(int(points.day.max()))
-    rows = session.execute(text(
-        "SELECT i.loan_id, i.work_date FROM plan_items i JOIN plan_runs r ON r.id = i.run_id "
-        "WHERE r.status = 'done' AND i.arm <> 'explore' AND i.work_date BETWEEN :a AND :b"),
-        {"a": first, "b": last}).all()
-    if not rows:
-        return out
-    scale = np.int64(10_000_000)  # day ordinals stay below it until the year 27,000
-    chosen = np.asarray([int(loan) * scale + _ordinal(day) for loan, day in rows], dtype=np.int64)
-    out[np.isin(points.loan.astype(np.int64) * scale + points.day.astype(np.int64), chosen)] = False
+    # A training window holds millions of plan items: the database makes each one a single (loan, day) key
+    # and the keys come back as one int64 array.
+    item, run = _PLAN_ITEMS.c, _PLAN_RUNS.c
+    stmt = (select(item.loan_id * _KEY_SCALE + day_ordinal(item.work_date))
+            .select_from(_PLAN_ITEMS.join(_PLAN_RUNS, run.id == item.run_id))
+            .where(run.status == "done", item.arm != "explore", item.work_date.between(first, last),
+                   item.loan_id.between(int(points.loan.min()), int(points.loan.max()))))
+    chosen = np.sort(int_rows(session=session, statement=stmt, width=1)[:, 0])
+    out[member(chosen, points.loan.astype(np.int64) * _KEY_SCALE + points.day.astype(np.int64))] = False
     return out
 
 
-def _ordinal(value: Any) -> int:
-    # SQLite hands text back for a date through a plain text() query
-    return (value if isinstance(value, date) else date.fromisoformat(str(value)[:10])).toordinal()
+# The plans package's tables, named here rather than imported (plans build on scoring, not the reverse).
+_PLAN_ITEMS = table("plan_items", column("run_id", BigInteger), column("loan_id", BigInteger),
+                    column("work_date", Date), column("arm", String))
+_PLAN_RUNS = table("plan_runs", column("id", BigInteger), column("status", String))
+_KEY_SCALE = 10_000_000  # (loan, day) → loan × scale + day ordinal: day ordinals stay below it until the year 27,000
 
 
 def _monitored_scores(scores: Scores) -> dict[str, npt.ArrayLike]:

@@ -1,10 +1,34 @@
-"""Best time to call: the hour curves against a generator that knows each person's true rhythm."""
+"""Best time to call: the hour curves against a generator that knows each person's true rhythm, and the
+database reader against the row-by-row one it replaced."""
 
 from __future__ import annotations
 
-import numpy as np
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time, timedelta
 
-from buyu.scoring.contact_hours import STRENGTHS, WIDTHS, Attempts, attempts_from, fit_curves, hour_curves
+import numpy as np
+import pytest
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from buyu.collections.models import ContactAttempt
+from buyu.ledger.models import Borrower
+from buyu.scoring import contact_hours
+from buyu.scoring.contact_hours import (
+    LOOKBACK_DAYS,
+    PHONE,
+    STRENGTHS,
+    WIDTHS,
+    Attempts,
+    CurveInputs,
+    HourCurves,
+    attempts_from,
+    fit_curves,
+    hour_curves,
+    load_attempts,
+    load_curves,
+)
+from tests.factories import make_loan, make_product
 
 DAY = list(range(8, 22))
 MORNING = np.asarray([0.05] * 8 + [0.8] * 3 + [0.6] * 3 + [0.5] * 4 + [0.3] * 4 + [0.05] * 2)
@@ -75,3 +99,109 @@ def test_only_phone_attempts_with_a_timing_outcome_count() -> None:
                         channel=["robot_call", "agent_call", "sms", "robot_call", "agent_call", "field_visit"],
                         result=["rpc", "no_answer", "sms_sent", "wrong_party", "blocked", "visit_met"])
     assert got.person.tolist() == [0, 1] and got.reached.tolist() == [True, False]
+
+
+# --------------------------------------------------------------------------- reading the contact log
+
+
+def _load_curves_row_by_row(*, session: Session, borrower_ids: Sequence[int], as_of: date,
+                            lookback_days: int = LOOKBACK_DAYS) -> tuple[CurveInputs, HourCurves]:
+    """load_curves before it was set-based (a reference: ORM rows, the segment joined onto each attempt, dicts
+    and lists per row), returning what it fitted on as well as the curves."""
+    wanted = np.asarray(list(borrower_ids), dtype=np.int64)
+    a = ContactAttempt
+    rows = session.execute(
+        select(a.borrower_id, a.local_hour, a.as_of, a.channel, a.result, Borrower.segment)
+        .join(Borrower, Borrower.id == a.borrower_id)
+        .where(a.as_of > as_of - timedelta(days=lookback_days), a.as_of <= as_of, a.channel.in_(PHONE),
+               a.result.is_not(None))).all()
+    seen = np.asarray(sorted({int(r[0]) for r in rows} - set(wanted.tolist())), dtype=np.int64)
+    everyone = np.concatenate([wanted, seen])
+    where = {int(b): i for i, b in enumerate(everyone)}
+    segment_of = {int(r[0]): str(r[5] or "") for r in rows}
+    for b, seg in session.execute(select(Borrower.id, Borrower.segment).where(
+            Borrower.id.in_([int(x) for x in wanted]))) if wanted.size else ():
+        segment_of[int(b)] = str(seg or "")
+    names = sorted(set(segment_of.values()) | {""})
+    group_of = np.asarray([names.index(segment_of.get(int(b), "")) for b in everyone], dtype=np.int64)
+    attempts = attempts_from(person=np.asarray([where[int(r[0])] for r in rows], dtype=np.int64),
+                             hour=np.asarray([int(r[1]) for r in rows], dtype=np.int64),
+                             day=np.asarray([r[2].toordinal() for r in rows], dtype=np.int64),
+                             channel=[str(r[3]) for r in rows], result=[str(r[4]) for r in rows])
+    curves = hour_curves(attempts=attempts, group_of=group_of, last_day=as_of.toordinal())
+    inputs = CurveInputs(borrower=everyone, group_of=group_of, groups=tuple(names), attempts=attempts,
+                         wanted=int(wanted.size))
+    return inputs, HourCurves(rate=curves.rate[: wanted.size], strength=curves.strength, width=curves.width,
+                              validation_auc=curves.validation_auc, attempts=curves.attempts)
+
+
+AS_OF = date(2026, 6, 30)
+SEGMENTS = ("consumer", "micro_merchant", "", "sme")
+CALLS = [("robot_call", r) for r in ("no_answer", "busy", "rpc", "ptp", "wrong_party", "blocked", None)] + [
+    ("agent_call", r) for r in ("no_answer", "voicemail", "rpc", "refused", "callback", "dispute", "wrong_party")] + [
+    ("sms", "sms_sent"), ("field_visit", "visit_met")]
+
+
+def _contact_log(session: Session, *, seed: int) -> list[int]:
+    """Sixteen borrowers (their own loans) in four segments, ~40 attempts each over 130 days to AS_OF and a few
+    after it: every channel and outcome, blocked and in-flight requests; two borrowers never contacted."""
+    rng = np.random.default_rng(seed)
+    product = make_product(session)
+    loans = [make_loan(session, product=product) for _ in range(16)]
+    for k, loan in enumerate(loans):
+        session.get_one(Borrower, loan.borrower_id).segment = SEGMENTS[int(rng.integers(0, len(SEGMENTS)))] if k else ""
+    rows = []
+    for loan in loans[2:]:
+        for _ in range(int(rng.integers(20, 60))):
+            channel, result = CALLS[int(rng.integers(0, len(CALLS)))]
+            day = AS_OF - timedelta(days=int(rng.integers(-3, 130)))
+            hour = int(rng.integers(0, 24))
+            rows.append({"loan_id": loan.id, "borrower_id": loan.borrower_id, "channel": channel, "purpose": "collect",
+                         "profile": "CN", "as_of": day, "local_date": day, "local_hour": hour,
+                         "started_at": datetime.combine(day, time(hour), tzinfo=UTC), "result": result,
+                         "blocked_rule": "quiet_hours" if result == "blocked" else None, "duration_seconds": 0})
+    session.execute(insert(ContactAttempt), rows)
+    session.flush()
+    return [loan.borrower_id for loan in loans]
+
+
+@pytest.mark.parametrize(("chunk", "whole_table"), [(30_000, 300_000), (3, 10**9), (3, 1)],
+                         ids=["defaults", "in-lists", "whole-table"])
+def test_reading_the_log_set_based_matches_the_row_by_row_reader(
+        session: Session, monkeypatch: pytest.MonkeyPatch, chunk: int, whole_table: int) -> None:
+    """On each database (SQLite keeps dates as text), for borrowers asked for in random order with a repeat, an
+    unknown id and ones never called: the same people, groups, attempts and curves as the row-by-row reader, however
+    the segments are read (in-lists of a few ids, or the whole borrowers table)."""
+    monkeypatch.setattr(contact_hours, "ID_CHUNK", chunk)
+    monkeypatch.setattr(contact_hours, "WHOLE_TABLE", whole_table)
+    borrowers = _contact_log(session, seed=11)
+    rng = np.random.default_rng(5)
+    asks = [[*rng.permutation(borrowers)[:10].tolist(), borrowers[3], 999_999_999, borrowers[0]],
+            [int(b) for b in borrowers[::-1]], [borrowers[1]], []]
+    for ask in asks:
+        ids = [int(b) for b in ask]
+        old_inputs, old = _load_curves_row_by_row(session=session, borrower_ids=ids, as_of=AS_OF)
+        new_inputs = load_attempts(session=session, borrower_ids=ids, as_of=AS_OF)
+        new = load_curves(session=session, borrower_ids=ids, as_of=AS_OF)
+        assert new_inputs.borrower.tolist() == old_inputs.borrower.tolist()
+        assert new_inputs.group_of.tolist() == old_inputs.group_of.tolist()
+        assert new_inputs.groups == old_inputs.groups and new_inputs.wanted == len(ids)
+        assert _sorted_attempts(new_inputs.attempts) == _sorted_attempts(old_inputs.attempts)
+        # without an ORDER BY the rows' order is the database's; sums over them may differ in the last bit
+        assert np.allclose(new.rate, old.rate, rtol=1e-12, atol=0) and new.rate.shape == (len(ids), 24)
+        assert (new.strength, new.width, new.attempts) == (old.strength, old.width, old.attempts)
+        assert new.validation_auc == pytest.approx(old.validation_auc, rel=1e-9)
+    assert old_inputs.attempts.person.size > 200 and len(old_inputs.groups) == len(SEGMENTS)
+
+
+def _sorted_attempts(a: Attempts) -> list[tuple[int, int, int, bool]]:
+    return sorted(zip(a.person.tolist(), a.hour.tolist(), a.day.tolist(), a.reached.tolist(), strict=True))
+
+
+def test_no_attempts_in_the_window_gives_the_asked_rows(session: Session) -> None:
+    """Before any contact: one row per borrower asked for, in their segments' groups, and no attempts."""
+    borrowers = _contact_log(session, seed=3)
+    inputs = load_attempts(session=session, borrower_ids=borrowers[:4], as_of=AS_OF - timedelta(days=200))
+    old, _ = _load_curves_row_by_row(session=session, borrower_ids=borrowers[:4], as_of=AS_OF - timedelta(days=200))
+    assert inputs.borrower.tolist() == borrowers[:4] and inputs.attempts.person.size == 0
+    assert inputs.groups == old.groups and inputs.group_of.tolist() == old.group_of.tolist()

@@ -13,6 +13,8 @@ from buyu.scoring.features import (
     account_facts,
     build_features,
     decision_points,
+    lookup,
+    member,
     outcomes,
 )
 from tests.scoring.helpers import D0, daily_snapshots, history, log, snapshot_log
@@ -90,3 +92,17 @@ def test_account_facts_need_no_snapshot() -> None:
                           balance_fen=np.array([1_000_000.0, 0.0]))
     assert frame.size == 2 and np.isfinite(frame.num("log_balance")).all()
     assert frame.num("payments_30d")[0] == 1  # the payment on day 20 is within 30 days of day 50
+
+
+def test_lookup_and_member_agree_with_searchsorted_and_isin() -> None:
+    """The sorted-probe lookup is np.searchsorted and the membership test np.isin, on shuffled values with
+    repeats, on either side, beyond both ends, and against no keys at all."""
+    rng = np.random.default_rng(8)
+    keys = np.sort(rng.choice(10**12, size=500, replace=False)).astype(np.int64)
+    values = rng.permutation(np.concatenate([keys[rng.integers(0, 500, 300)], rng.integers(-5, 10**12 + 5, 300),
+                                             [keys[0] - 1, keys[-1] + 1, keys[7], keys[7]]])).astype(np.int64)
+    assert lookup(keys, values).tolist() == np.searchsorted(keys, values).tolist()
+    assert lookup(keys, values, side="right").tolist() == np.searchsorted(keys, values, side="right").tolist()
+    assert member(keys, values).tolist() == np.isin(values, keys).tolist()
+    assert member(np.zeros(0, dtype=np.int64), values).tolist() == [False] * values.size
+    assert member(keys, np.zeros(0, dtype=np.int64)).size == 0
