@@ -27,7 +27,13 @@ from buyu.people.models import Collector as CollectorRow
 from buyu.plans.build import PLANNED, SCORED, Limits, Night, StaffMember, build_problem, eligibility
 from buyu.plans.models import PlanItem, PlanRun
 from buyu.scoring import contact_hours, registry
-from buyu.scoring.service import ScoringRun, collector_pair_scores, hold_values, score_accounts
+from buyu.scoring.service import (
+    ScoringRun,
+    collector_pair_scores,
+    hold_values,
+    score_accounts,
+    valuation_observed_days,
+)
 from strategies.engine import AccountFacts, arm_uniform, treatments_for
 from strategies.schema import TREATMENTS as STRATEGY_TREATMENTS
 from strategies.schema import Strategy
@@ -161,13 +167,17 @@ def _sale_values(*, session: Session, scoring: ScoringRun, strategy: Strategy, b
     """A sale's value before its cost: the buyer's price (strategy `sale.price_share` of the balance, by bucket)
     less the present value of holding the account (the valuation model's 12-month curve). None — sale not
     planned tonight — without sale terms, sale capacity, an account whose segment allows it, or a valuation
-    model; the reason is kept in the run's stats. Accounts in a bucket the buyer does not price get the
-    int64 minimum (not for sale)."""
+    model that has seen the strategy's `min_valuation_days` of outcomes; the reason is kept in the run's
+    stats. Accounts in a bucket the buyer does not price get the int64 minimum (not for sale)."""
     terms = strategy.sale
     if terms is None:
         return None, {"planned": False, "reason": "no_sale_terms"} if wanted.any() else {"planned": False}
     if strategy.capacities.sale_per_day <= 0 or not wanted.any():
         return None, {"planned": False, "reason": "no_sale_capacity" if wanted.any() else "not_allowed"}
+    seen = valuation_observed_days(session=session)
+    if seen is not None and seen < terms.min_valuation_days:
+        return None, {"planned": False, "reason": "valuation_too_young", "observed_days": seen,
+                      "min_valuation_days": terms.min_valuation_days}
     hold = hold_values(session=session, run=scoring, annual_rate=float(terms.annual_rate))
     if hold is None:
         return None, {"planned": False, "reason": "no_valuation_model"}

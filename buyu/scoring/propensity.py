@@ -305,19 +305,20 @@ def _crowd(*, p_none: FloatArray, u: FloatArray, y: npt.ArrayLike) -> float:
     return float(minimize_scalar(nll, bounds=(0.0, 3.0), method="bounded").x)
 
 
-def _fit_amount(a: FloatArray, treatment: IntArray, amount_fen: IntArray, *, k: int) -> AmountModel:
+def _fit_amount(a: FloatArray, treatment: IntArray, amount_fen: IntArray, *, k: int,
+                channel_amounts: bool = True) -> AmountModel:
     """Log-linear amount given payment, with Duan's smearing for the mean.
 
-    A contact (robot call, SMS, agent call, visit) changes whether and when a borrower pays, not what they
-    can pay: those share the no-action amount, and only placements (agency, legal), whose recoveries follow
-    their own rules, get an amount effect. A free effect per contact channel multiplies the whole expected
-    payment, so its noise (±2–4% between weekly refits) outweighed the channels' real uplift and decided
-    which channel the plan chose.
+    `channel_amounts`: every treatment gets an amount effect of its own. Without it, a contact (robot call,
+    SMS, agent call, visit) shares the no-action amount — it changes whether and when a borrower pays, not
+    what they can pay — and only placements (agency, legal) get one. A free effect per contact channel
+    moves with its noise (±2–4% between weekly refits); yet shared amounts measured lower in the simulator
+    (see fit_propensity), so the free effects stay the default.
     """
     paid = amount_fen > 0
     if paid.sum() < 10:
         return AmountModel(np.zeros(a.shape[1]), np.zeros(k), float(np.log(max(amount_fen.mean(), 1) / 100)), 1.0)
-    placed = [T_INDEX["agency"], T_INDEX["legal"]]
+    placed = list(range(k)) if channel_amounts else [T_INDEX["agency"], T_INDEX["legal"]]
     dummies = np.column_stack([treatment == t for t in placed]).astype(np.float64)
     x = np.hstack([a, dummies])[paid]
     target = np.log(amount_fen[paid] / 100)
@@ -328,6 +329,30 @@ def _fit_amount(a: FloatArray, treatment: IntArray, amount_fen: IntArray, *, k: 
     effect[placed] = ridge.coef_[m:]
     return AmountModel(weights=ridge.coef_[:m].astype(np.float64), treatment=effect,
                        intercept=float(ridge.intercept_), smearing=float(np.mean(np.exp(resid))))
+
+
+@dataclass(frozen=True)
+class SecondStage:
+    """Choices in fitting the treatment effects, each a guard against a bias the simulator showed, and each
+    off by default because, on its five-seed comparison, the plan recovered less with them (2026-11-28;
+    docs/plans.md, "Decision quality"):
+
+    * `calibrate_uplift`: shrink each treatment's account-to-account uplift differences by their loading
+      on held-out randomised points (uplift_calibration) — against a plan that picks the accounts whose
+      noise flatters a treatment;
+    * `channel_amounts` off: contacts share the no-action amount (see _fit_amount);
+    * `crowd_on_randomised`: the calls' crowd-out κ judged on randomised points only — fitted on every point,
+      the plan's own calls can drag it down (the robot's κ fell from 0.7 to 0 in six refits on default seed
+      20260104).
+
+    Optimized policy, 90 days after a 35-day history, no sales, default scenario seeds 20260102 / 20260103:
+    with all three 4,650,040.75 / 3,890,179.13 yuan net, without them 4,714,551.71 / 4,009,855.74. The
+    biases are real, but what the guards throw away (the heads' heterogeneity, the plan's own evidence on
+    calls) was worth more on these books than the bias cost."""
+
+    calibrate_uplift: bool = False
+    channel_amounts: bool = True
+    crowd_on_randomised: bool = False
 
 
 @dataclass(frozen=True)
@@ -359,7 +384,8 @@ def recency_weights(day: IntArray | None, half_life: float | None) -> FloatArray
 
 
 def fit_propensity(data: TrainingSet, *, k_folds: int = 3, head_c: float = 0.5, min_support: int = 30,
-                   half_life_days: float | None = 14.0, seed: int = 0) -> PropensityModel:
+                   half_life_days: float | None = 14.0, seed: int = 0,
+                   options: SecondStage = SecondStage()) -> PropensityModel:
     """Fit the base scores (cross-fitted by account), the heads and funnel on out-of-fold base logits."""
     k = len(TREATMENTS)
     splits = folds(n=data.frame.size, k=k_folds, groups=data.groups, seed=seed)
@@ -378,7 +404,7 @@ def fit_propensity(data: TrainingSet, *, k_folds: int = 3, head_c: float = 0.5, 
         free = np.ones(data.frame.size, dtype=bool)
     rows = np.flatnonzero(free)
     heads, funnel, amount, flat = _second_stage(a, data, rows, np.arange(data.frame.size), k=k, head_c=head_c,
-                                                half_life_days=half_life_days)
+                                                half_life_days=half_life_days, options=options)
     dpd = data.frame.num("dpd") if "dpd" in data.frame.numeric_names else np.ones(data.frame.size)
     support = np.zeros((k, 4), dtype=np.int64)
     np.add.at(support, (data.treatment, np.clip(bucket_code(dpd), 0, 3)), 1)
@@ -386,28 +412,29 @@ def fit_propensity(data: TrainingSet, *, k_folds: int = 3, head_c: float = 0.5, 
         base=base, drivers=tuple(n for n in DRIVERS if n in enc.groups), driver_columns=columns, driver_mean=mean,
         driver_scale=scale, heads=heads, funnel=funnel, amount=amount, support=support,
         min_support=min_support, call_hour_mix=_hour_mix(data, rows), flat_induced=flat)
+    if not options.calibrate_uplift:
+        return model
     loading = uplift_calibration(model=model, a=a, data=data, rows=rows, head_c=head_c,
-                                 half_life_days=half_life_days, seed=seed)
+                                 half_life_days=half_life_days, seed=seed, options=options)
     return replace(model, uplift_loading=loading)
 
 
 def _second_stage(a: FloatArray, data: TrainingSet, rows: IntArray, funnel_rows: IntArray, *, k: int,
-                  head_c: float, half_life_days: float | None) -> tuple[dict[str, Head], Funnel, AmountModel,
-                                                                          FloatArray]:
-    """Treatment heads, amounts and the funnel's crowd-out on `rows`; the contact funnel's contact, promise and
-    keep models on `funnel_rows` (every point of the accounts in play: their outcomes are the attempts' own
-    results, which the plan's choice does not decide)."""
+                  head_c: float, half_life_days: float | None,
+                  options: SecondStage) -> tuple[dict[str, Head], Funnel, AmountModel, FloatArray]:
+    """Treatment heads and amounts on `rows`; the contact funnel's contact, promise and keep models on
+    `funnel_rows` (every point of the accounts in play: their outcomes are the attempts' own results, which
+    the plan's choice does not decide); its crowd-out on either (`options.crowd_on_randomised`)."""
     day = None if data.day is None else data.day[rows]
     weight = recency_weights(day, half_life_days)
     heads = {"p7": _fit_head(a[rows], data.treatment[rows], data.paid_7d[rows], k=k, c=head_c, weight=weight),
              "p30": _fit_head(a[rows], data.treatment[rows], data.paid_30d[rows], k=k, c=head_c, weight=weight)}
     funnel = _fit_funnel(a[funnel_rows], data.treatment[funnel_rows], data.result[funnel_rows],
                          data.paid_7d[funnel_rows])
-    # How much of the induced payment is extra is judged on payments, like the heads: on randomised points only
-    # (fitted on the plan's own calls, the weekly refits drove the robot call's share to 0 in the simulator).
-    ar, tr = a[rows], data.treatment[rows]
+    judged = rows if options.crowd_on_randomised else funnel_rows
+    ar, tr = a[judged], data.treatment[judged]
     u = funnel.induced(ar)
-    for name, y in (("p7", data.paid_7d[rows]), ("p30", data.paid_30d[rows])):
+    for name, y in (("p7", data.paid_7d[judged]), ("p30", data.paid_30d[judged])):
         none = sigmoid(heads[name].logits(ar)[:, NO_ACTION])
         kappa = np.ones(k)
         for t in CONVERSATIONAL:
@@ -417,12 +444,14 @@ def _second_stage(a: FloatArray, data: TrainingSet, rows: IntArray, funnel_rows:
     flat = np.zeros(k)
     for t in CONVERSATIONAL:
         flat[t] = float(u[:, t].mean()) if rows.size else 0.0
-    return heads, funnel, _fit_amount(a[rows], data.treatment[rows], data.amount_30d[rows], k=k), flat
+    return heads, funnel, _fit_amount(a[rows], data.treatment[rows], data.amount_30d[rows], k=k,
+                                      channel_amounts=options.channel_amounts), flat
 
 
 def uplift_calibration(*, model: PropensityModel, a: FloatArray, data: TrainingSet, rows: IntArray, head_c: float,
                        half_life_days: float | None, seed: int, k_folds: int = 2,
-                       min_points: int = CALIBRATION_MIN_POINTS) -> FloatArray:
+                       min_points: int = CALIBRATION_MIN_POINTS,
+                       options: SecondStage = SecondStage()) -> FloatArray:
     """Per treatment, the share of what the treatment-specific part of the model adds to the uplift that is real.
 
     Every treatment's uplift is split into a main-effect part M(x) — the treatment shifts the payment logit
@@ -453,7 +482,7 @@ def uplift_calibration(*, model: PropensityModel, a: FloatArray, data: TrainingS
     for train, test in folds(n=rows.size, k=k_folds, groups=data.groups[rows], seed=seed + 1):
         others = np.flatnonzero(~np.isin(data.groups, data.groups[rows[test]]))
         heads, funnel, amount, flat = _second_stage(a, data, rows[train], others, k=k, head_c=head_c,
-                                                    half_life_days=half_life_days)
+                                                    half_life_days=half_life_days, options=options)
         part = replace(model, heads=heads, funnel=funnel, amount=amount, flat_induced=flat)
         scored = part.score_inputs(a[rows[test]], bucket=_bucket(data, rows[test]))
         _, f30 = part.probabilities(a[rows[test]], scored.supported, flat=True)

@@ -173,6 +173,8 @@ def _train_valuation(*, session: Session, history: History, window: tuple[date, 
     model = fit_valuation(frame=facts, data=data, cases=cases)
     first_month = model.curves(frame=facts, state=data.state0, balance_fen=data.balance0, cases=cases)[:, 0]
     metrics = {"periods": data.size, "accounts": int(np.unique(data.loan).size),
+               # how far back the outcomes it learnt from reach (the window may be longer than the book)
+               "observed_days": int(window[1].toordinal() - int(data.start.min()) + 1),
                "first_month_predicted_over_realised": round(float(first_month.sum() / max(data.cash.sum(), 1.0)), 4),
                "payment_rate": round(float((data.cash > 0).mean()), 4), "bootstrap_replicates": len(model.replicates)}
     return registry.register(session=session, artifact=model, registration=registry.Registration(
@@ -241,6 +243,13 @@ def score_accounts(*, session: Session, as_of: date, loan_ids: list[int] | None 
                                      alarms=monitoring.stability_alarms(psis=psis))
     return ScoringRun(run_id=run.id, model_version=row.version, as_of=as_of, points=points, frame=frame,
                       scores=scores, monitors=psis, alarms=len(alarms), history=history)
+
+
+def valuation_observed_days(*, session: Session) -> int | None:
+    """Days of outcomes behind the active valuation model (0 for a model registered before it was recorded);
+    None when there is no valuation model."""
+    row = registry.active(session=session, name="valuation")
+    return None if row is None else int((row.metrics or {}).get("observed_days", 0))
 
 
 def hold_values(*, session: Session, run: ScoringRun, annual_rate: float) -> npt.NDArray[np.float64] | None:

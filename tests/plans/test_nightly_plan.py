@@ -26,6 +26,7 @@ from buyu.plans import service as plans_service
 from buyu.plans.models import PlanItem, PlanRun
 from buyu.plans.service import plan_night
 from buyu.scoring import contact_hours
+from buyu.scoring.models import ModelVersion
 from buyu.simulation.optimized import OptimizedPolicy
 from buyu.simulation.runner import SimulationResult, run_simulation
 from tests.simulation.conftest import small_default
@@ -39,8 +40,10 @@ def simulated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, S
     path = tmp_path_factory.mktemp("plan") / "sim.db"
     url = f"sqlite:///{path}"
     upgrade(url)
-    # a 10% test-and-learn share, so the explore arm is exercised too (the simulator's default is none)
-    yield url, run_simulation(scenario=SCENARIO, policy=OptimizedPolicy(explore_share="0.1"), database_url=url)
+    # a 10% test-and-learn share, so the explore arm is exercised too (the simulator's default is none); sales
+    # priced on the young book's valuation, so the sale path is exercised too (the product waits a year)
+    yield url, run_simulation(scenario=SCENARIO, policy=OptimizedPolicy(explore_share="0.1", sale_min_valuation_days=0),
+                              database_url=url)
 
 
 def _runs(url: str) -> list[PlanRun]:
@@ -331,5 +334,17 @@ def test_a_sale_is_planned_only_where_the_buyers_price_beats_holding(simulated: 
         none, why = _sale_values(session=session, scoring=scoring, strategy=dc_replace(strategy, sale=None),
                                  bucket=facts["bucket"], balance=facts["balance"], wanted=wanted)
         assert none is None and why == {"planned": False, "reason": "no_sale_terms"}
+        # the product's default: a sale waits for a valuation that has seen a year of outcomes
+        seen = session.scalar(select(ModelVersion.metrics).where(ModelVersion.name == "valuation",
+                                                                 ModelVersion.status == "active"))["observed_days"]
+        assert 30 <= seen <= 40  # the 35-day book, less the days before its first weekly period
+        young = dc_replace(strategy, sale=dc_replace(strategy.sale, min_valuation_days=365))
+        none, why = _sale_values(session=session, scoring=scoring, strategy=young, bucket=facts["bucket"],
+                                 balance=facts["balance"], wanted=wanted)
+        assert none is None and why == {"planned": False, "reason": "valuation_too_young", "observed_days": seen,
+                                        "min_valuation_days": 365}
+        ripe = dc_replace(strategy, sale=dc_replace(strategy.sale, min_valuation_days=seen))
+        assert _sale_values(session=session, scoring=scoring, strategy=ripe, bucket=facts["bucket"],
+                            balance=facts["balance"], wanted=wanted)[0] is not None
         session.close()
         trans.rollback()

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from buyu.scoring.features import NO_ACTION, T_INDEX, FeatureFrame
-from buyu.scoring.propensity import TrainingSet, _blp_loading, fit_propensity
+from buyu.scoring.propensity import SecondStage, TrainingSet, _blp_loading, fit_propensity
 
 SMS, ROBOT = T_INDEX["sms"], T_INDEX["robot_call"]
 
@@ -70,7 +70,8 @@ def test_a_model_shrinks_what_each_treatment_adds_beyond_its_main_effect_by_its_
     data = TrainingSet(frame=frame, treatment=treatment, result=result, paid_7d=paid,
                        paid_30d=paid, amount_30d=np.where(paid, 50_000, 0).astype(np.int64),
                        groups=np.arange(n, dtype=np.int64), day=np.zeros(n, dtype=np.int64))
-    model = fit_propensity(data)
+    assert fit_propensity(data).uplift_loading is None  # not applied by default (see SecondStage)
+    model = fit_propensity(data, options=SecondStage(calibrate_uplift=True, channel_amounts=False))
     assert model.uplift_loading is not None and model.flat_induced is not None
     assert ((model.uplift_loading >= 0) & (model.uplift_loading <= 1)).all()
     assert model.uplift_loading[NO_ACTION] == 1 and 0 < model.flat_induced[ROBOT] < 1

@@ -79,6 +79,14 @@ def test_sale_terms_are_optional_and_kept_out_of_the_canonical_form_when_absent(
     assert terms is not None and list(terms.price_share) == ["M3", "M4+"]
     assert terms.price_share["M3"] == Decimal("0.07") and terms.annual_rate == Decimal("0.1")
     assert parse_strategy(strategy_to_document(parse_strategy(doc))) == parse_strategy(doc)
+    # a sale waits for a year of outcomes behind the valuation unless the strategy says otherwise; the default
+    # stays out of the canonical form (documents written before the field keep their sha256)
+    assert terms.min_valuation_days == 365 and "min_valuation_days" not in canonical_json(parse_strategy(doc))
+    doc["sale"]["min_valuation_days"] = 180
+    short = parse_strategy(doc)
+    assert short.sale is not None and short.sale.min_valuation_days == 180
+    assert '"min_valuation_days":180' in canonical_json(short)
+    assert parse_strategy(strategy_to_document(short)) == short
 
 
 def _set(path: list[Any], value: Any) -> Callable[[dict[str, Any]], None]:
@@ -131,6 +139,7 @@ BAD = [
     ("sale_price", _set(["sale", "price_share", "M4+"], "1.5"), "sale.price_share.M4+", "between 0 and 1"),
     ("sale_bucket", _set(["sale", "price_share", "M9"], "0.1"), "sale.price_share.M9", "unknown field"),
     ("sale_rate", _drop(["sale", "annual_rate"]), "sale.annual_rate", "is required"),
+    ("sale_min_days", _set(["sale", "min_valuation_days"], -1), "sale.min_valuation_days", "must be ≥ 0"),
 ]
 
 
