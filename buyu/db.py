@@ -136,6 +136,16 @@ def driver_rows(*, session: Session, statement: Executable, batch: int = 65_536)
         result.close()
 
 
+#: Ids per IN list: SQLite binds at most 32,766 parameters per statement by default, psycopg 65,535.
+ID_CHUNK = 30_000
+
+
+def id_chunks(ids: npt.ArrayLike) -> list[list[int]]:
+    """Ids as IN lists every supported database accepts (a bank's book is larger than one list)."""
+    flat = [int(x) for x in np.asarray(ids).ravel()]
+    return [flat[k:k + ID_CHUNK] for k in range(0, len(flat), ID_CHUNK)]
+
+
 def int_rows(*, session: Session, statement: Executable, width: int) -> npt.NDArray[np.int64]:
     """The rows of a query of `width` non-null integer columns, as an (n, width) int64 array.
 

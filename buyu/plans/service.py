@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from buyu.collections.models import ContactAttempt, ContactFlags, Promise
 from buyu.collections.policy import get_profile
+from buyu.db import id_chunks
 from buyu.errors import NotFound
 from buyu.ledger.models import Borrower, DelinquencySnapshot, Loan, Product
 from buyu.optimizer import solve
@@ -244,7 +245,7 @@ def _facts(*, session: Session, loans: np.ndarray, as_of: date) -> dict[str, np.
             .join(Product, Product.id == Loan.product_id).join(Borrower, Borrower.id == Loan.borrower_id)
             .outerjoin(DelinquencySnapshot, and_(DelinquencySnapshot.loan_id == Loan.id,
                                                  DelinquencySnapshot.as_of == as_of)))
-    rows = (r for part in _id_chunks(loans) for r in session.execute(stmt.where(Loan.id.in_(part))))
+    rows = (r for part in id_chunks(loans) for r in session.execute(stmt.where(Loan.id.in_(part))))
     for loan_id, bucket, outstanding, product, region, language in rows:
         i = where[int(loan_id)]
         out["bucket"][i] = bucket or "M1"
@@ -414,7 +415,7 @@ def _timing(*, session: Session, loans: np.ndarray, strategy: Strategy, as_of: d
     profile = get_profile(strategy.contact_profile)
     last = profile.day_end.hour - 1 if profile.day_end.minute == 0 else profile.day_end.hour
     day = list(range(profile.day_start.hour, last + 1))
-    borrower = {int(loan): int(b) for part in _id_chunks(loans)
+    borrower = {int(loan): int(b) for part in id_chunks(loans)
                 for loan, b in session.execute(select(Loan.id, Loan.borrower_id).where(Loan.id.in_(part)))}
     curves = contact_hours.load_curves(session=session, borrower_ids=[int(borrower[int(x)]) for x in loans],
                                        as_of=as_of)
@@ -485,13 +486,3 @@ def plan_items(*, session: Session, run_id: int, treatment: str | None = None,
     if treatment is not None:
         q = q.where(PlanItem.treatment == treatment)
     return list(session.scalars(q.order_by(PlanItem.treatment, PlanItem.priority).limit(limit).offset(offset)))
-
-
-#: Loan ids per IN list: SQLite binds at most 32,766 parameters per statement, psycopg 65,535.
-ID_CHUNK = 30_000
-
-
-def _id_chunks(ids: np.ndarray) -> list[list[int]]:
-    """A whole book's ids as IN lists each database accepts."""
-    flat = [int(x) for x in ids]
-    return [flat[k:k + ID_CHUNK] for k in range(0, len(flat), ID_CHUNK)]

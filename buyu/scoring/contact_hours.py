@@ -39,7 +39,7 @@ from sqlalchemy import Select, case, select
 from sqlalchemy.orm import Session
 
 from buyu.collections.models import RESULTS, ContactAttempt
-from buyu.db import day_ordinal, driver_rows, int_rows
+from buyu.db import day_ordinal, driver_rows, id_chunks, int_rows
 from buyu.ledger.models import Borrower
 from buyu.scoring.features import lookup, member
 from buyu.scoring.metrics import auc
@@ -245,8 +245,6 @@ def load_attempts(*, session: Session, borrower_ids: Sequence[int], as_of: date,
 #: Codes the database gives an attempt's channel and result (by position; the last: any other value).
 _PHONE_CODES: StrArray = np.asarray([*PHONE, ""], dtype=str)
 _RESULT_CODES: StrArray = np.asarray([*RESULTS, ""], dtype=str)
-#: Borrower ids per IN list: SQLite allows 32,766 bound parameters per statement by default.
-ID_CHUNK = 30_000
 #: From this many borrowers on, every borrower's segment is read once rather than asked for by lists.
 WHOLE_TABLE = 300_000
 
@@ -267,8 +265,8 @@ def _segments(*, session: Session, ids: IntArray) -> tuple[IntArray, StrArray]:
     if ids.size >= WHOLE_TABLE:  # cheaper than asking for that many by lists
         rows = list(driver_rows(session=session, statement=select(b.id, b.segment)))
     else:
-        rows = [r for k in range(0, ids.size, ID_CHUNK) for r in driver_rows(
-            session=session, statement=select(b.id, b.segment).where(b.id.in_(ids[k:k + ID_CHUNK].tolist())))]
+        rows = [r for part in id_chunks(ids)
+                for r in driver_rows(session=session, statement=select(b.id, b.segment).where(b.id.in_(part)))]
     known = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     order = np.argsort(known)
     return known[order], np.asarray([r[1] or "" for r in rows], dtype=str)[order]

@@ -334,8 +334,8 @@ def _fit_amount(a: FloatArray, treatment: IntArray, amount_fen: IntArray, *, k: 
 @dataclass(frozen=True)
 class SecondStage:
     """Choices in fitting the treatment effects, each a guard against a bias the simulator showed, and each
-    off by default because, on its five-seed comparison, the plan recovered less with them (2026-11-28;
-    docs/plans.md, "Decision quality"):
+    off by default because the plan recovered less with them (2026-11-28, two default seeds; docs/plans.md,
+    "Decision quality"):
 
     * `calibrate_uplift`: shrink each treatment's account-to-account uplift differences by their loading
       on held-out randomised points (uplift_calibration) — against a plan that picks the accounts whose
@@ -441,9 +441,10 @@ def _second_stage(a: FloatArray, data: TrainingSet, rows: IntArray, funnel_rows:
             mine = tr == t
             kappa[t] = _crowd(p_none=none[mine], u=u[mine, t], y=np.asarray(y)[mine])
         funnel.crowd[name] = kappa
+    u_free = u if judged is rows else funnel.induced(a[rows])  # the flat funnel: mean over randomised points
     flat = np.zeros(k)
     for t in CONVERSATIONAL:
-        flat[t] = float(u[:, t].mean()) if rows.size else 0.0
+        flat[t] = float(u_free[:, t].mean()) if rows.size else 0.0
     return heads, funnel, _fit_amount(a[rows], data.treatment[rows], data.amount_30d[rows], k=k,
                                       channel_amounts=options.channel_amounts), flat
 

@@ -17,15 +17,14 @@ import pytest
 from sqlalchemy import delete, func, select
 from typer.testing import CliRunner
 
+from buyu import db
 from buyu.cli import app
 from buyu.db import make_engine, unit_of_work
 from buyu.ledger.models import DelinquencySnapshot, EodRun
 from buyu.migrate import upgrade
 from buyu.pipeline import eod as pipeline
-from buyu.plans import service as plans_service
 from buyu.plans.models import PlanItem, PlanRun
 from buyu.plans.service import plan_night
-from buyu.scoring import contact_hours
 from buyu.scoring.models import ModelVersion
 from buyu.simulation.optimized import OptimizedPolicy
 from buyu.simulation.runner import SimulationResult, run_simulation
@@ -111,8 +110,7 @@ def test_planning_the_same_night_again_gives_the_same_plan(
     collector for every account: the plan is a function of the night's data, not of chance. Reading the
     accounts in IN lists of 7 ids (a bank's book is read in lists a database accepts) changes nothing."""
     if id_chunk is not None:
-        monkeypatch.setattr(plans_service, "ID_CHUNK", id_chunk)
-        monkeypatch.setattr(contact_hours, "ID_CHUNK", id_chunk)
+        monkeypatch.setattr(db, "ID_CHUNK", id_chunk)
     url, _ = simulated
     night = [r for r in _runs(url) if r.status == "done"][-1]
     engine = make_engine(url)

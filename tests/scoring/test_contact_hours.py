@@ -8,15 +8,15 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import numpy as np
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
+from bench.plan_inputs import old_load_inputs
+from buyu import db
 from buyu.collections.models import ContactAttempt
 from buyu.ledger.models import Borrower
 from buyu.scoring import contact_hours
 from buyu.scoring.contact_hours import (
-    LOOKBACK_DAYS,
-    PHONE,
     STRENGTHS,
     WIDTHS,
     Attempts,
@@ -104,34 +104,15 @@ def test_only_phone_attempts_with_a_timing_outcome_count() -> None:
 # --------------------------------------------------------------------------- reading the contact log
 
 
-def _load_curves_row_by_row(*, session: Session, borrower_ids: Sequence[int], as_of: date,
-                            lookback_days: int = LOOKBACK_DAYS) -> tuple[CurveInputs, HourCurves]:
-    """load_curves before it was set-based (a reference: ORM rows, the segment joined onto each attempt, dicts
-    and lists per row), returning what it fitted on as well as the curves."""
-    wanted = np.asarray(list(borrower_ids), dtype=np.int64)
-    a = ContactAttempt
-    rows = session.execute(
-        select(a.borrower_id, a.local_hour, a.as_of, a.channel, a.result, Borrower.segment)
-        .join(Borrower, Borrower.id == a.borrower_id)
-        .where(a.as_of > as_of - timedelta(days=lookback_days), a.as_of <= as_of, a.channel.in_(PHONE),
-               a.result.is_not(None))).all()
-    seen = np.asarray(sorted({int(r[0]) for r in rows} - set(wanted.tolist())), dtype=np.int64)
-    everyone = np.concatenate([wanted, seen])
-    where = {int(b): i for i, b in enumerate(everyone)}
-    segment_of = {int(r[0]): str(r[5] or "") for r in rows}
-    for b, seg in session.execute(select(Borrower.id, Borrower.segment).where(
-            Borrower.id.in_([int(x) for x in wanted]))) if wanted.size else ():
-        segment_of[int(b)] = str(seg or "")
-    names = sorted(set(segment_of.values()) | {""})
-    group_of = np.asarray([names.index(segment_of.get(int(b), "")) for b in everyone], dtype=np.int64)
-    attempts = attempts_from(person=np.asarray([where[int(r[0])] for r in rows], dtype=np.int64),
-                             hour=np.asarray([int(r[1]) for r in rows], dtype=np.int64),
-                             day=np.asarray([r[2].toordinal() for r in rows], dtype=np.int64),
-                             channel=[str(r[3]) for r in rows], result=[str(r[4]) for r in rows])
+def _load_curves_row_by_row(*, session: Session, borrower_ids: Sequence[int],
+                            as_of: date) -> tuple[CurveInputs, HourCurves]:
+    """load_curves before it was set-based (bench/plan_inputs.py keeps it as the bench's baseline), returning what
+    it fitted on as well as the curves."""
+    everyone, group_of, names, attempts = old_load_inputs(session=session, borrower_ids=borrower_ids, as_of=as_of)
+    wanted = len(borrower_ids)
     curves = hour_curves(attempts=attempts, group_of=group_of, last_day=as_of.toordinal())
-    inputs = CurveInputs(borrower=everyone, group_of=group_of, groups=tuple(names), attempts=attempts,
-                         wanted=int(wanted.size))
-    return inputs, HourCurves(rate=curves.rate[: wanted.size], strength=curves.strength, width=curves.width,
+    inputs = CurveInputs(borrower=everyone, group_of=group_of, groups=names, attempts=attempts, wanted=wanted)
+    return inputs, HourCurves(rate=curves.rate[:wanted], strength=curves.strength, width=curves.width,
                               validation_auc=curves.validation_auc, attempts=curves.attempts)
 
 
@@ -172,7 +153,7 @@ def test_reading_the_log_set_based_matches_the_row_by_row_reader(
     """On each database (SQLite keeps dates as text), for borrowers asked for in random order with a repeat, an
     unknown id and ones never called: the same people, groups, attempts and curves as the row-by-row reader, however
     the segments are read (in-lists of a few ids, or the whole borrowers table)."""
-    monkeypatch.setattr(contact_hours, "ID_CHUNK", chunk)
+    monkeypatch.setattr(db, "ID_CHUNK", chunk)
     monkeypatch.setattr(contact_hours, "WHOLE_TABLE", whole_table)
     borrowers = _contact_log(session, seed=11)
     rng = np.random.default_rng(5)

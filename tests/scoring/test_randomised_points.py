@@ -3,41 +3,18 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any
 
 import numpy as np
-import numpy.typing as npt
-from sqlalchemy import insert, inspect, text
+from sqlalchemy import insert, text
 from sqlalchemy.orm import Session
 
+from bench.plan_inputs import old_randomised_points
 from buyu.plans.models import PlanItem, PlanRun
 from buyu.scoring.features import Points
 from buyu.scoring.service import randomised_points
 from tests.factories import make_loan, make_product
 
 FIRST = date(2026, 5, 1)
-
-
-def _randomised_row_by_row(*, session: Session, points: Points) -> npt.NDArray[np.bool_]:
-    """randomised_points before it was set-based (a reference: a text() query, one date conversion per item)."""
-    out = np.ones(points.size, dtype=bool)
-    if points.size == 0 or not inspect(session.connection()).has_table("plan_items"):
-        return out
-    first, last = date.fromordinal(int(points.day.min())), date.fromordinal(int(points.day.max()))
-    rows = session.execute(text(
-        "SELECT i.loan_id, i.work_date FROM plan_items i JOIN plan_runs r ON r.id = i.run_id "
-        "WHERE r.status = 'done' AND i.arm <> 'explore' AND i.work_date BETWEEN :a AND :b"),
-        {"a": first, "b": last}).all()
-    if not rows:
-        return out
-    scale = np.int64(10_000_000)
-    chosen = np.asarray([int(loan) * scale + _ordinal(day) for loan, day in rows], dtype=np.int64)
-    out[np.isin(points.loan.astype(np.int64) * scale + points.day.astype(np.int64), chosen)] = False
-    return out
-
-
-def _ordinal(value: Any) -> int:
-    return (value if isinstance(value, date) else date.fromisoformat(str(value)[:10])).toordinal()
 
 
 def _plans(session: Session, *, seed: int) -> list[int]:
@@ -85,7 +62,7 @@ def test_the_set_based_reader_marks_the_same_points_as_the_row_by_row_one(sessio
                         collector=whole.collector[rows], hour=whole.hour[rows], result=whole.result[rows]))
     for points in cases:
         new = randomised_points(session=session, points=points)
-        assert new.tolist() == _randomised_row_by_row(session=session, points=points).tolist()
+        assert new.tolist() == old_randomised_points(session=session, points=points).tolist()
     chosen = ~randomised_points(session=session, points=whole)
     assert 0 < chosen.sum() < 0.67 * 10 * len(loans)
     assert not chosen[whole.day < FIRST.toordinal()].any() and not chosen[whole.day > FIRST.toordinal() + 9].any()
